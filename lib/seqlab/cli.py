@@ -1,0 +1,308 @@
+"""``seqlab data|train|tune|serve|predict|demo``: a thin layer over the library.
+
+Every subcommand prints ``seqlab: error: ...`` (one line, exit 2) for bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+
+from seqlab.config import add_arguments, from_arguments
+from seqlab.errors import SeqlabError
+
+EPILOG = "Options may also come from --config FILE.yaml (sections data, model, train, search); flags win."
+
+
+def _log(msg: str) -> None:
+    print(f"[seqlab] {msg}", flush=True)
+
+
+def cmd_data(cfg: dict, args) -> dict:
+    from seqlab.data import prepare
+
+    d = cfg["data"]
+    prepared = prepare(d.dataset, text_column=d.text_column, label_column=d.label_column, test_data=d.test_data,
+                       val_fraction=d.val_fraction, seed=d.split_seed)
+    _log(f"{prepared.name}: {prepared.card['counts']} -> {prepared.root}")
+    _log(f"dataset card: {prepared.root / 'README.md'}")
+    return {"root": str(prepared.root), "card": prepared.card}
+
+
+def _evaluate_test(checkpoint_path: str, data_cfg) -> dict:
+    from seqlab.checkpoint import local_dir
+    from seqlab.data import prepare
+    from seqlab.predict import TextClassifier
+
+    prepared = prepare(data_cfg.dataset, text_column=data_cfg.text_column, label_column=data_cfg.label_column,
+                       test_data=data_cfg.test_data, val_fraction=data_cfg.val_fraction, seed=data_cfg.split_seed)
+    test = prepared.split("test")
+    if data_cfg.limit:
+        test = test.head(data_cfg.limit)
+    with local_dir(checkpoint_path) as d:
+        return TextClassifier(d).evaluate(test)
+
+
+def cmd_train(cfg: dict, args) -> dict:
+    from seqlab.runner import best_checkpoint_path, fit, init_ray, prepare_inputs
+
+    init_ray()
+    inputs = prepare_inputs(cfg["data"])
+    t0 = time.perf_counter()
+    result = fit(inputs, cfg["model"], cfg["train"])
+    best = best_checkpoint_path(result)
+    test = _evaluate_test(best, cfg["data"])
+    _log(f"run {cfg['train'].name}: {result.metrics.get('epoch')} epochs in {time.perf_counter() - t0:.0f}s; "
+         f"best checkpoint {best}")
+    _log(f"test accuracy {test['accuracy']:.4f}, macro-F1 {test['macro_f1']:.4f} (n={test['n']})")
+    return {"checkpoint": best, "metrics": result.metrics, "test": test, "path": result.path}
+
+
+def cmd_tune(cfg: dict, args) -> dict:
+    from seqlab import provenance
+    from seqlab.runner import init_ray, prepare_inputs
+    from seqlab.search import run_search, summarise, write_results
+
+    init_ray()
+    inputs = prepare_inputs(cfg["data"])
+    t0 = time.perf_counter()
+    grid = run_search(inputs, cfg["model"], cfg["train"], cfg["search"])
+    wall = time.perf_counter() - t0
+    summary = summarise(grid, cfg["train"].epochs)
+    out_dir = Path(cfg["search"].results_dir) / inputs["card"]["name"]
+    prov = provenance.record(getattr(args, "argv", None))
+    best = write_results(summary, out_dir, {"search": cfg["search"].search_name, "data": inputs["card"],
+                                            "search_wall_time_s": round(wall, 1), **prov})
+    _log(f"search {cfg['search'].search_name}: {len(summary)} trials in {wall:.0f}s -> {out_dir}/search.csv")
+    print(summary.drop(columns=["checkpoint"]).to_string(index=False), flush=True)
+    test = _evaluate_test(best["checkpoint"], cfg["data"])
+    write_test_report(out_dir, best, test, cfg, prov)
+    _log(f"best trial {best['trial']}: val macro-F1 {best['val_macro_f1']:.4f}; "
+         f"test accuracy {test['accuracy']:.4f}, macro-F1 {test['macro_f1']:.4f}")
+    return {"best": best, "test": test, "summary": summary}
+
+
+def write_test_report(out_dir: Path, best: dict, test: dict, cfg: dict, prov: dict) -> None:
+    from seqlab import provenance
+
+    report = {"best_trial": best["trial"], "checkpoint": best["checkpoint"], "hidden": best["hidden"],
+              "dropout": best["dropout"], "val_macro_f1": best["val_macro_f1"], "test": test,
+              "data": best["data"], "model": dataclasses.asdict(cfg["model"]), "train": dataclasses.asdict(cfg["train"]),
+              **prov}
+    (out_dir / "test_metrics.json").write_text(json.dumps(report, indent=2))
+    rows = "\n".join(f"| {lab} | {f1:.3f} |" for lab, f1 in test["per_class_f1"].items())
+    (out_dir / "test_metrics.md").write_text(f"""# {best['data']['name']}: tuned {cfg['model'].model} on the test split
+
+| metric | value |
+|---|---:|
+| test accuracy | {test['accuracy']:.4f} |
+| test macro-F1 | {test['macro_f1']:.4f} |
+| test examples | {test['n']} |
+| best trial | `{best['trial']}` (hidden {best['hidden']}, dropout {best['dropout']}) |
+| its validation macro-F1 | {best['val_macro_f1']:.4f} (epoch {best['best_epoch']}) |
+| trials / search wall time | see `search.csv` / {best['search_wall_time_s']} s |
+
+Per-class F1:
+
+| class | F1 |
+|---|---:|
+{rows}
+
+How it was made:
+{provenance.markdown(prov)}
+- Data: `{best['data']['name']}` (artifact sha256 `{best['data']['sha256']}`), {best['data']['split_rule']};
+  row limit per split: {best['data']['limit']}
+""")
+
+
+def _http_json(method: str, url: str, body: dict | None = None, timeout: float = 60) -> tuple[int, dict]:
+    import urllib.error
+    import urllib.request
+
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"{}")
+
+
+def start_serve(checkpoint: str, args) -> str:
+    from ray import serve
+
+    from seqlab.runner import init_ray
+    from seqlab.serve import build_app
+
+    init_ray()
+    serve.start(http_options={"host": args.host, "port": args.port})
+    app = build_app({"checkpoint": checkpoint, "max_texts": args.max_texts, "max_chars": args.max_chars,
+                     "max_batch_size": args.max_batch_size, "num_replicas": args.replicas})
+    serve.run(app, name="seqlab", route_prefix="/")
+    return f"http://{'127.0.0.1' if args.host in ('0.0.0.0', '::') else args.host}:{args.port}"
+
+
+def cmd_serve(cfg: dict, args) -> dict:
+    from seqlab.serve import resolve_checkpoint
+
+    checkpoint = resolve_checkpoint(args.checkpoint)
+    url = start_serve(checkpoint, args)
+    _log(f"serving {checkpoint} at {url}/v1/classify (docs: {url}/docs); Ctrl-C stops")
+    if args.no_block:
+        return {"url": url}
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        from ray import serve
+
+        serve.shutdown()
+    return {"url": url}
+
+
+def cmd_predict(cfg: dict, args) -> dict:
+    from seqlab.checkpoint import local_dir
+    from seqlab.predict import TextClassifier
+    from seqlab.serve import resolve_checkpoint
+
+    texts = list(args.texts)
+    if args.file:
+        texts += [line.rstrip("\n") for line in Path(args.file).read_text().splitlines() if line.strip()]
+    if not texts or any(not t.strip() for t in texts):
+        raise SeqlabError("give one or more non-empty texts, as arguments or with --file (one per line)")
+    with local_dir(resolve_checkpoint(args.checkpoint)) as d:
+        preds = TextClassifier(d).predict(texts)
+    for text, p in zip(texts, preds):
+        print(json.dumps({"text": text[:80], **p}))
+    return {"predictions": preds}
+
+
+DEMO_EXAMPLES = [
+    "I have disputed this account on my credit report three times and the bureau keeps reporting it as late.",
+    "A collector keeps calling me at work about a debt I do not owe and threatened to sue me.",
+    "My mortgage servicer lost my payment and now says my loan is in default and charged fees.",
+]
+
+
+def cmd_demo(cfg: dict, args) -> dict:
+    """The main job: data -> Ray Train -> Ray Tune + Optuna -> test figures -> Ray Serve -> HTTP."""
+    t0 = time.perf_counter()
+    _log("1/5 data")
+    cmd_data(cfg, args)
+    _log(f"2/5 train ({cfg['train'].num_workers} workers, {cfg['train'].epochs} epochs)")
+    trained = cmd_train(cfg, args)
+    _log(f"3/5 search ({cfg['search'].num_samples} trials, Optuna TPE + ASHA)")
+    tuned = cmd_tune(cfg, args)
+    _log("4/5 serve the best checkpoint")
+    url = start_serve(tuned["best"]["checkpoint"], args)
+    _log(f"5/5 POST {url}/v1/classify")
+    status, answer = _http_json("POST", f"{url}/v1/classify", {"texts": DEMO_EXAMPLES})
+    if status != 200:
+        raise SeqlabError(f"the served model answered HTTP {status}: {answer}")
+    for text, pred in zip(DEMO_EXAMPLES, answer["predictions"]):
+        top = max(pred["probabilities"].values())
+        print(f"  {pred['label']!r} (p={top:.2f})  <- {text[:70]}...", flush=True)
+    bad_status, bad = _http_json("POST", f"{url}/v1/classify", {"texts": []})
+    _log(f"a bad request gets HTTP {bad_status}: {bad.get('error')}")
+    _log(f"done in {time.perf_counter() - t0:.0f}s: train run test macro-F1 {trained['test']['macro_f1']:.4f}; "
+         f"tuned test macro-F1 {tuned['test']['macro_f1']:.4f}; results in {cfg['search'].results_dir}/")
+    if not args.keep_serving:
+        from ray import serve
+
+        serve.shutdown()
+    return {"answer": answer, "bad_status": bad_status, "tuned": tuned, "trained": trained}
+
+
+# Smaller settings so `seqlab demo` finishes in about 10 minutes on 2 CPU cores; --full lifts them.
+DEMO_DEFAULTS = {"data": {"limit": 3000, "max_len": 200},
+                 "train": {"epochs": 3, "name": "demo-cfpb-lstm"},
+                 "search": {"num_samples": 4, "hidden_max": 128, "search_name": "demo-cfpb-lstm-search"}}
+FULL_DEFAULTS = {"train": {"epochs": 8, "name": "cfpb-lstm"},
+                 "search": {"num_samples": 16, "hidden_max": 512, "search_name": "cfpb-lstm-search"}}
+
+
+def _serve_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("serve")
+    g.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    g.add_argument("--port", type=int, default=8000, help="HTTP port (default: 8000)")
+    g.add_argument("--max-texts", type=int, default=64, help="most texts per request (default: 64)")
+    g.add_argument("--max-chars", type=int, default=20000, help="most characters per text (default: 20000)")
+    g.add_argument("--max-batch-size", type=int, default=32, help="dynamic batch size (default: 32)")
+    g.add_argument("--replicas", type=int, default=1, help="Serve replicas (default: 1)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="seqlab", description=__doc__.split("\n")[0], epilog=EPILOG)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("data", help="fetch, verify and split a dataset; write its card", epilog=EPILOG)
+    add_arguments(p, ["data"])
+    p.set_defaults(fn=cmd_data, sections=["data"])
+
+    p = sub.add_parser("train", help="train with Ray Train (data-parallel); resumes a run of the same name",
+                       epilog=EPILOG)
+    add_arguments(p, ["data", "model", "train"])
+    p.set_defaults(fn=cmd_train, sections=["data", "model", "train"])
+
+    p = sub.add_parser("tune", help="search LSTM width and dropout with Ray Tune + Optuna + ASHA", epilog=EPILOG)
+    add_arguments(p, ["data", "model", "train", "search"])
+    p.set_defaults(fn=cmd_tune, sections=["data", "model", "train", "search"])
+
+    p = sub.add_parser("serve", help="serve a checkpoint (or a search's best) over HTTP with Ray Serve")
+    p.add_argument("--checkpoint", required=True, help="checkpoint folder/URI, a best.json, or a folder with one")
+    p.add_argument("--no-block", action="store_true", help="return once the app is up (for scripts)")
+    _serve_args(p)
+    p.set_defaults(fn=cmd_serve, sections=[])
+
+    p = sub.add_parser("predict", help="classify texts with a checkpoint, locally, without Ray")
+    p.add_argument("--checkpoint", required=True, help="checkpoint folder/URI, a best.json, or a folder with one")
+    p.add_argument("texts", nargs="*", help="texts to classify")
+    p.add_argument("--file", help="a file of texts, one per line")
+    p.set_defaults(fn=cmd_predict, sections=[])
+
+    p = sub.add_parser("demo", help="the whole path on a local Ray: data, train, search, serve, one HTTP request",
+                       epilog=EPILOG)
+    p.add_argument("--full", action="store_true",
+                   help="full-size run: all data, 8 epochs, 16 trials over widths 32-512 (hours on 2 CPU cores)")
+    p.add_argument("--keep-serving", action="store_true", help="leave the HTTP app running at the end")
+    add_arguments(p, ["data", "model", "train", "search"])
+    _serve_args(p)
+    p.set_defaults(fn=cmd_demo, sections=["data", "model", "train", "search"])
+    return parser
+
+
+def parse(argv: list[str]) -> tuple[argparse.Namespace, dict]:
+    args = build_parser().parse_args(argv)
+    args.argv = ["seqlab", *argv]
+    if args.command == "demo":
+        # demo presets apply wherever no flag was given
+        for section, values in (FULL_DEFAULTS if args.full else DEMO_DEFAULTS).items():
+            for k, v in values.items():
+                if not hasattr(args, f"{section}.{k}"):
+                    setattr(args, f"{section}.{k}", v)
+    return args, from_arguments(args, args.sections)
+
+
+def run(argv: list[str]) -> dict:
+    """Run one subcommand and return what it produced (for tests and scripts)."""
+    args, cfg = parse(argv)
+    return args.fn(cfg, args)
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        run(argv)
+    except SeqlabError as exc:
+        print(f"seqlab: error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,175 @@
+"""Job configuration: dataclasses whose field help becomes ``--help``.
+
+Precedence: defaults, then a YAML file (``--config``, sections ``data``, ``model``, ``train``,
+``search``), then command-line flags. Validation happens on construction and is worded in the
+user's terms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from seqlab.errors import SeqlabError
+
+
+def opt(default: Any, help: str, **kw) -> Any:
+    return field(default=default, metadata={"help": help, **kw})
+
+
+@dataclass
+class DataConfig:
+    dataset: str = opt("cfpb", "built-in dataset name (cfpb) or a CSV/Parquet path or s3:// URI")
+    text_column: str | None = opt(None, "text column of a user data file")
+    label_column: str | None = opt(None, "label column of a user data file")
+    test_data: str | None = opt(None, "separate test file for user data (else a stratified 10%% split)")
+    val_fraction: float = opt(0.1, "fraction of train held out for validation, stratified")
+    split_seed: int = opt(0, "seed of the validation (and test) split")
+    vocab_size: int = opt(20000, "largest vocabulary, built on the training split only")
+    min_freq: int = opt(2, "least count of a word to enter the vocabulary")
+    max_len: int = opt(400, "tokens kept per text (the head of the text)")
+    limit: int | None = opt(None, "use only the first N rows of each split (smoke runs)")
+
+    def __post_init__(self):
+        if not 0 < self.val_fraction < 0.5:
+            raise SeqlabError(f"val_fraction must be in (0, 0.5), got {self.val_fraction}")
+        if self.vocab_size < 10 or self.max_len < 1:
+            raise SeqlabError("vocab_size must be >= 10 and max_len >= 1")
+        if self.limit is not None and self.limit < 8:
+            raise SeqlabError(f"limit must be >= 8 rows, got {self.limit}")
+
+
+@dataclass
+class ModelConfig:
+    model: str = opt("lstm", "model name in the registry")
+    embed_dim: int = opt(128, "embedding width")
+    hidden: int = opt(128, "LSTM width (searched)")
+    dropout: float = opt(0.3, "dropout before and inside the dense head (searched)")
+    spatial_dropout: float = opt(0.2, "dropout of whole embedding channels")
+    bidirectional: bool = opt(False, "run the LSTM in both directions (packed; ~30x slower to train on CPU)")
+    pooling: str = opt("max", "'max' over time steps or the 'last' hidden state (seed 001)")
+
+    def __post_init__(self):
+        if self.hidden < 1 or self.embed_dim < 1:
+            raise SeqlabError("hidden and embed_dim must be positive")
+        for name in ("dropout", "spatial_dropout"):
+            if not 0 <= getattr(self, name) < 1:
+                raise SeqlabError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+
+    def kwargs(self) -> dict:
+        d = dataclasses.asdict(self)
+        d.pop("model")
+        return d
+
+
+@dataclass
+class TrainConfig:
+    name: str = opt("cfpb-lstm", "run name; running again with the same name resumes from its latest checkpoint")
+    storage_path: str | None = opt(None, "folder or s3:// URI for runs (default $SEQLAB_HOME/runs)")
+    epochs: int = opt(8, "training epochs")
+    batch_size: int = opt(64, "examples per step per worker")
+    lr: float = opt(2e-3, "AdamW learning rate")
+    weight_decay: float = opt(1e-2, "AdamW weight decay")
+    grad_clip: float = opt(1.0, "gradient norm clip (0 = off)")
+    seed: int = opt(0, "seed of initialisation and shuffling")
+    num_workers: int = opt(2, "Ray Train workers (data-parallel)")
+    cpus_per_worker: int = opt(1, "CPUs per worker (torch threads)")
+    use_gpu: bool = opt(False, "one GPU per worker")
+    precision: str = opt("bf16", "on GPU: bf16, fp16 (with loss scaling) or fp32; CPU always runs fp32")
+    keep_checkpoints: int = opt(3, "checkpoints kept, best by validation macro-F1 (the latest is always kept)")
+    max_failures: int = opt(0, "worker-group restarts from the latest checkpoint after a failure")
+
+    def __post_init__(self):
+        if self.epochs < 1 or self.batch_size < 1 or self.num_workers < 1:
+            raise SeqlabError("epochs, batch_size and num_workers must be >= 1")
+        if self.precision not in ("bf16", "fp16", "fp32"):
+            raise SeqlabError(f"precision must be bf16, fp16 or fp32, got {self.precision!r}")
+        if not self.name or "/" in self.name:
+            raise SeqlabError(f"run name must be non-empty without '/', got {self.name!r}")
+        if self.keep_checkpoints < 1:
+            raise SeqlabError("keep_checkpoints must be >= 1")
+
+    def resolved_storage(self) -> str:
+        from seqlab.data import seqlab_home
+
+        if self.storage_path is None:
+            return str(seqlab_home() / "runs")
+        return self.storage_path if "://" in self.storage_path else str(Path(self.storage_path).expanduser().resolve())
+
+
+@dataclass
+class SearchConfig:
+    search_name: str = opt("cfpb-lstm-search", "search name (its trials are named from their configs)")
+    num_samples: int = opt(4, "trials")
+    max_concurrent: int = opt(2, "trials running at once")
+    hidden_min: int = opt(32, "smallest LSTM width (log-uniform)")
+    hidden_max: int = opt(512, "largest LSTM width")
+    dropout_min: float = opt(0.0, "smallest dropout")
+    dropout_max: float = opt(0.6, "largest dropout")
+    search_lr: bool = opt(False, "also search the learning rate (log-uniform 3e-4..1e-2)")
+    grace_period: int = opt(1, "ASHA: epochs every trial runs before it can be stopped")
+    reduction_factor: int = opt(2, "ASHA: keep 1/reduction_factor of trials at each rung")
+    results_dir: str = opt("results", "where search.csv, the plot and best.json go (<results_dir>/<dataset>/)")
+
+    def __post_init__(self):
+        if self.num_samples < 1 or self.max_concurrent < 1:
+            raise SeqlabError("num_samples and max_concurrent must be >= 1")
+        if not 1 <= self.hidden_min <= self.hidden_max:
+            raise SeqlabError(f"need 1 <= hidden_min <= hidden_max, got {self.hidden_min}, {self.hidden_max}")
+        if not 0 <= self.dropout_min <= self.dropout_max < 1:
+            raise SeqlabError("need 0 <= dropout_min <= dropout_max < 1")
+
+
+SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig, "search": SearchConfig}
+
+
+def _bool(s: str) -> bool:
+    if s.lower() in ("1", "true", "yes", "on"):
+        return True
+    if s.lower() in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {s!r}")
+
+
+def add_arguments(parser: argparse.ArgumentParser, sections: list[str]) -> None:
+    """One ``--flag`` per field; defaults stay unset so YAML values are not overridden."""
+    parser.add_argument("--config", help="YAML file with sections " + ", ".join(sections))
+    for section in sections:
+        group = parser.add_argument_group(section)
+        for f in dataclasses.fields(SECTIONS[section]):
+            kind = f.type if isinstance(f.type, str) else f.type.__name__
+            conv = _bool if kind.startswith("bool") else int if kind.startswith("int") else (
+                float if kind.startswith("float") else str)
+            group.add_argument(f"--{f.name.replace('_', '-')}", dest=f"{section}.{f.name}", type=conv,
+                               default=argparse.SUPPRESS, metavar=kind.split(" ")[0].upper(),
+                               help=f"{f.metadata['help']} (default: {f.default})")
+
+
+def from_arguments(args: argparse.Namespace, sections: list[str]) -> dict[str, Any]:
+    raw: dict[str, dict] = {s: {} for s in sections}
+    if getattr(args, "config", None):
+        path = Path(args.config)
+        if not path.exists():
+            raise SeqlabError(f"config file {path} does not exist")
+        loaded = yaml.safe_load(path.read_text()) or {}
+        unknown = set(loaded) - set(sections)
+        if unknown:
+            raise SeqlabError(f"{path}: unknown section {sorted(unknown)[0]!r}; expected {', '.join(sections)}")
+        for s, values in loaded.items():
+            raw[s].update(values or {})
+    for key, value in vars(args).items():
+        if "." in key:
+            s, k = key.split(".", 1)
+            raw[s][k] = value
+    out = {}
+    for s in sections:
+        try:
+            out[s] = SECTIONS[s](**raw[s])
+        except TypeError as exc:
+            raise SeqlabError(f"section {s!r}: {exc}") from exc
+    return out

@@ -1,0 +1,83 @@
+"""LSTM text classifier shaped like write-ups 001/002.
+
+Embedding -> spatial dropout -> LSTM (packed, variable length) -> pooling -> dense head.
+Seed 001: Embedding(8192, 256) -> SpatialDropout1D(0.3) -> LSTM(256) -> Dense(256, relu)
+-> Dropout(0.3) -> Dense(5). ``hidden`` and ``dropout`` are the searched hyperparameters.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+
+class SpatialDropout(nn.Module):
+    """Drops whole embedding channels for a sequence (Keras SpatialDropout1D)."""
+
+    def __init__(self, p: float):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # x: (b, t, d); dropout2d on (b, d, t, 1) zeroes a channel over all time steps
+        if not self.training or self.p == 0:
+            return x
+        return F.dropout2d(x.permute(0, 2, 1).unsqueeze(-1), self.p, True).squeeze(-1).permute(0, 2, 1)
+
+
+class LSTMClassifier(nn.Module):
+    def __init__(
+        self,
+        *,
+        vocab_size: int,
+        num_classes: int,
+        embed_dim: int = 128,
+        hidden: int = 128,
+        dropout: float = 0.3,
+        spatial_dropout: float = 0.2,
+        num_layers: int = 1,
+        bidirectional: bool = False,
+        pooling: str = "max",
+        head_dim: int = 256,
+    ):
+        super().__init__()
+        if pooling not in ("max", "last"):
+            raise ValueError(f"pooling must be 'max' or 'last', got {pooling!r}")
+        self.pooling = pooling
+        self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=0)
+        self.spatial_dropout = SpatialDropout(spatial_dropout)
+        self.lstm = nn.LSTM(embed_dim, hidden, num_layers=num_layers, batch_first=True,
+                            bidirectional=bidirectional, dropout=dropout if num_layers > 1 else 0.0)
+        feat = hidden * (2 if bidirectional else 1)
+        self.head = nn.Sequential(
+            nn.Dropout(dropout), nn.Linear(feat, head_dim), nn.ReLU(), nn.Dropout(dropout),
+            nn.Linear(head_dim, num_classes),
+        )
+
+    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        # tokens: (b, t) int64 right-padded with 0; lengths: (b,) int64
+        x = self.spatial_dropout(self.embed(tokens))  # (b, t, e)
+        # cuDNN wants its weights in one block; after DDP broadcast/replication they may not be
+        self.lstm.flatten_parameters()
+        if self.lstm.bidirectional:
+            # the backward direction must not read padding first: pack
+            packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+            out, (h, _) = self.lstm(packed)
+            out, _ = pad_packed_sequence(out, batch_first=True, total_length=tokens.shape[1])
+        else:
+            # A forward-only LSTM's state at step i never sees steps > i, so running over the
+            # right padding and masking it afterwards is exact. On CPU this is ~6x faster to train
+            # than packing (oneDNN path); length-bucketed batches keep the padding small.
+            out, _ = self.lstm(x)  # (b, t, hidden)
+        if self.pooling == "last":
+            if self.lstm.bidirectional:
+                feat = torch.cat([h[-2], h[-1]], dim=-1)  # final layer, both directions
+            else:
+                last = (lengths - 1).clamp(min=0).to(out.device)
+                feat = out[torch.arange(out.shape[0], device=out.device), last]  # (b, hidden)
+        else:
+            pad = torch.arange(out.shape[1], device=out.device)[None, :] >= lengths.to(out.device)[:, None]
+            feat = out.masked_fill(pad[..., None], float("-inf")).max(dim=1).values  # (b, feat)
+        return self.head(feat)  # (b, num_classes) logits

@@ -1,0 +1,98 @@
+"""Driver side of a training run: prepare data once, build a ``TorchTrainer``, fit.
+
+The train job calls :func:`fit` directly; every Tune trial calls the same :func:`fit` from its
+driver function (Ray Train V2: a ``Tuner`` wraps a function that builds a ``TorchTrainer``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from seqlab.config import DataConfig, ModelConfig, TrainConfig
+from seqlab.data import prepare
+from seqlab.tokenizer import WordTokenizer
+
+
+def init_ray(**kwargs) -> None:
+    """Join the cluster of ``ray job submit``/``RAY_ADDRESS``, or start a local instance."""
+    import os
+
+    import ray
+
+    # Train V2 copies worker prints into its logger as well; keep one copy of our progress lines
+    os.environ.setdefault("RAY_TRAIN_ENABLE_PRINT_PATCH", "0")
+    if not ray.is_initialized():
+        ray.init(log_to_driver=True, **kwargs)
+
+
+def prepare_inputs(data_cfg: DataConfig) -> dict:
+    """Parquet splits -> tokenizer (train only) -> ragged id arrays for the workers."""
+    prepared = prepare(data_cfg.dataset, text_column=data_cfg.text_column, label_column=data_cfg.label_column,
+                       test_data=data_cfg.test_data, val_fraction=data_cfg.val_fraction, seed=data_cfg.split_seed)
+    frames = {s: prepared.split(s) for s in ("train", "validation", "test")}
+    if data_cfg.limit:
+        frames = {s: df.head(data_cfg.limit) for s, df in frames.items()}
+    labels = sorted(prepared.card["classes"])
+    label_index = {lab: i for i, lab in enumerate(labels)}
+    tokenizer = WordTokenizer.build(frames["train"]["text"], max_size=data_cfg.vocab_size,
+                                    min_freq=data_cfg.min_freq, max_len=data_cfg.max_len)
+    encoded = {}
+    for split, df in frames.items():
+        ids, offsets = tokenizer.encode_many(df["text"])
+        # a label unseen in train (user data) maps to -1 and is dropped
+        y = df["label"].map(label_index).fillna(-1).to_numpy(np.int64)
+        keep = np.flatnonzero(y >= 0)
+        if len(keep) < len(y):
+            starts, ends = offsets[keep], offsets[keep + 1]
+            ids = np.concatenate([ids[a:b] for a, b in zip(starts, ends)]).astype(np.int32)
+            offsets = np.concatenate([[0], np.cumsum(ends - starts)])
+        encoded[split] = {"ids": ids, "offsets": offsets, "labels": y[keep]}
+    card = {k: prepared.card[k] for k in ("name", "sha256", "counts", "split_rule")}
+    card["limit"] = data_cfg.limit
+    return {"data": encoded, "labels": labels, "tokenizer": tokenizer.to_dict(), "card": card,
+            "data_config": dataclasses.asdict(data_cfg)}
+
+
+def fit(inputs: dict, model_cfg: ModelConfig, train_cfg: TrainConfig, *, name: str | None = None,
+        storage_path: str | None = None, callbacks: list | None = None):
+    """Train with Ray Train; returns the ``ray.train.Result``."""
+    import ray
+    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+    from ray.train.torch import TorchConfig, TorchTrainer
+
+    from seqlab.train import train_loop_per_worker
+
+    data = {k: v for k, v in inputs["data"].items() if k != "test"}  # the test split stays on the driver
+    loop_config = {
+        "data": ray.put(data),
+        "labels": inputs["labels"],
+        "tokenizer": inputs["tokenizer"],
+        "card": inputs["card"],
+        "model": {"name": model_cfg.model, "kwargs": model_cfg.kwargs()},
+        "train": dataclasses.asdict(train_cfg),
+    }
+    trainer = TorchTrainer(
+        train_loop_per_worker,
+        train_loop_config=loop_config,
+        torch_config=TorchConfig(backend="nccl" if train_cfg.use_gpu else "gloo"),
+        scaling_config=ScalingConfig(num_workers=train_cfg.num_workers, use_gpu=train_cfg.use_gpu,
+                                     resources_per_worker={"CPU": train_cfg.cpus_per_worker}),
+        run_config=RunConfig(
+            name=name or train_cfg.name,
+            storage_path=storage_path or train_cfg.resolved_storage(),
+            checkpoint_config=CheckpointConfig(num_to_keep=train_cfg.keep_checkpoints,
+                                               checkpoint_score_attribute="val_macro_f1",
+                                               checkpoint_score_order="max"),
+            failure_config=FailureConfig(max_failures=train_cfg.max_failures),
+            callbacks=callbacks,
+        ),
+    )
+    return trainer.fit()
+
+
+def best_checkpoint_path(result) -> str:
+    """Path of the kept checkpoint with the highest validation macro-F1."""
+    ranked = result.get_best_checkpoint(metric="val_macro_f1", mode="max")
+    return (ranked or result.checkpoint).path

@@ -1,0 +1,146 @@
+"""Ray Tune + Optuna (TPE) search over LSTM width and dropout, with ASHA early stopping.
+
+Ray Train V2: each trial runs :func:`trial_driver`, which builds a ``TorchTrainer`` through the
+same :func:`seqlab.runner.fit` as the train job; a ``TuneReportCallback`` forwards the workers'
+per-epoch reports to Tune, so ASHA can stop a trial between epochs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from seqlab.config import ModelConfig, SearchConfig, TrainConfig
+from seqlab.runner import fit
+
+METRIC, MODE = "val_macro_f1", "max"
+
+
+def search_space(cfg: SearchConfig) -> dict:
+    """The searched hyperparameters, as data: log-uniform width, uniform dropout, optional lr."""
+    from ray import tune
+
+    space = {"hidden": tune.lograndint(cfg.hidden_min, cfg.hidden_max + 1),
+             "dropout": tune.uniform(cfg.dropout_min, cfg.dropout_max)}
+    if cfg.search_lr:
+        space["lr"] = tune.loguniform(3e-4, 1e-2)
+    return space
+
+
+def trial_name(trial) -> str:
+    # Named from the config alone (Tune's trial ids are random): the seeded sampler makes it repeatable
+    c = trial.config
+    name = f"h{int(c['hidden']):03d}-do{c['dropout']:.4f}"
+    return name + (f"-lr{c['lr']:.1e}" if "lr" in c else "")
+
+
+def trial_driver(config: dict, *, inputs: dict, model_cfg: ModelConfig, train_cfg: TrainConfig, trials_path: str):
+    from ray import tune
+    from ray.tune.integration.ray_train import TuneReportCallback
+
+    mc = dataclasses.replace(model_cfg, hidden=int(config["hidden"]), dropout=float(config["dropout"]))
+    tc = dataclasses.replace(train_cfg, lr=float(config.get("lr", train_cfg.lr)))
+    fit(inputs, mc, tc, name=tune.get_context().get_trial_name(), storage_path=trials_path,
+        callbacks=[TuneReportCallback()])
+
+
+def run_search(inputs: dict, model_cfg: ModelConfig, train_cfg: TrainConfig, cfg: SearchConfig):
+    """Run (or resume) the search named ``cfg.search_name``; returns the ``ResultGrid``."""
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler
+    from ray.tune.search.optuna import OptunaSearch
+
+    storage = train_cfg.resolved_storage()
+    experiment = f"{storage.rstrip('/')}/{cfg.search_name}"
+    trainable = tune.with_resources(
+        tune.with_parameters(trial_driver, inputs=inputs, model_cfg=model_cfg, train_cfg=train_cfg,
+                             trials_path=f"{experiment}/trials"),
+        # The driver only waits on its TorchTrainer, whose workers hold the CPUs/GPUs. Tune refuses
+        # an all-zero bundle, so the driver asks for a little memory and no CPU.
+        {"cpu": 0, "memory": 64 * 1024**2},
+    )
+    if tune.Tuner.can_restore(experiment):
+        print(f"[seqlab] resuming search {experiment}", flush=True)
+        tuner = tune.Tuner.restore(experiment, trainable=trainable, resume_errored=True)
+    else:
+        tuner = tune.Tuner(
+            trainable,
+            param_space=search_space(cfg),
+            tune_config=tune.TuneConfig(
+                metric=METRIC, mode=MODE, num_samples=cfg.num_samples, max_concurrent_trials=cfg.max_concurrent,
+                search_alg=OptunaSearch(seed=train_cfg.seed),  # TPE by default
+                scheduler=ASHAScheduler(time_attr="training_iteration", max_t=train_cfg.epochs,
+                                        grace_period=cfg.grace_period, reduction_factor=cfg.reduction_factor),
+                trial_name_creator=trial_name, trial_dirname_creator=trial_name,
+            ),
+            run_config=tune.RunConfig(name=cfg.search_name, storage_path=storage, verbose=1),
+        )
+    return tuner.fit()
+
+
+def summarise(grid, epochs: int) -> pd.DataFrame:
+    """One row per trial: its config, its best epoch by the metric and that epoch's checkpoint."""
+    rows = []
+    for result in grid:
+        df = result.metrics_dataframe
+        if df is None or METRIC not in df or df[METRIC].isna().all():
+            rows.append({"trial": result.path.rsplit("/", 1)[-1], "status": "error", "error": str(result.error)})
+            continue
+        best = df.loc[df[METRIC].idxmax()]
+        cfg = result.config
+        rows.append({
+            "trial": result.path.rsplit("/", 1)[-1],
+            "hidden": int(cfg["hidden"]), "dropout": round(float(cfg["dropout"]), 4),
+            **({"lr": float(cfg["lr"])} if "lr" in cfg else {}),
+            "epochs_run": int(df["epoch"].max()),
+            "stopped_early": bool(df["epoch"].max() < epochs),
+            "best_epoch": int(best["epoch"]),
+            "val_macro_f1": round(float(best[METRIC]), 4),
+            "val_accuracy": round(float(best["val_accuracy"]), 4),
+            "val_loss": round(float(best["val_loss"]), 4),
+            "train_time_s": round(float(df["epoch_time_s"].sum()), 1),
+            "checkpoint": best.get("checkpoint_path"),
+            "status": "error" if result.error else "ok",
+        })
+    out = pd.DataFrame(rows)
+    if "val_macro_f1" in out:
+        out = out.sort_values("val_macro_f1", ascending=False, na_position="last")
+    return out.reset_index(drop=True)
+
+
+def plot(summary: pd.DataFrame, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ok = summary[summary["status"] == "ok"]
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4.2), constrained_layout=True)
+    sc = axes[0].scatter(ok["hidden"], ok["dropout"], c=ok["val_macro_f1"], s=80, cmap="viridis", edgecolors="k")
+    axes[0].set(xscale="log", xlabel="LSTM width (log)", ylabel="dropout", title="trials, colour = val macro-F1")
+    fig.colorbar(sc, ax=axes[0])
+    for ax, col, xlabel, log in ((axes[1], "hidden", "LSTM width (log)", True), (axes[2], "dropout", "dropout", False)):
+        for stopped, marker, label in ((False, "o", "ran all epochs"), (True, "x", "stopped by ASHA")):
+            part = ok[ok["stopped_early"] == stopped]
+            ax.scatter(part[col], part["val_macro_f1"], marker=marker, label=label)
+        ax.set(xscale="log" if log else "linear", xlabel=xlabel, ylabel="best val macro-F1")
+        ax.grid(alpha=0.3)
+    axes[1].legend()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_results(summary: pd.DataFrame, out_dir: Path, extra: dict) -> dict:
+    """``search.csv``, ``search.png`` and ``best.json`` (the best trial and its checkpoint)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    summary.to_csv(out_dir / "search.csv", index=False)
+    plot(summary, out_dir / "search.png")
+    ok = summary[summary["status"] == "ok"]
+    if ok.empty:
+        raise RuntimeError("no trial of the search finished an epoch; see the trial errors in search.csv")
+    best = {"metric": METRIC, **{k: (v.item() if hasattr(v, "item") else v) for k, v in ok.iloc[0].items()}, **extra}
+    (out_dir / "best.json").write_text(json.dumps(best, indent=2))
+    return best

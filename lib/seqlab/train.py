@@ -1,0 +1,193 @@
+"""The one training loop: runs in every Ray Train worker, for the train job and every Tune trial.
+
+Data reaches the workers as ragged int32 arrays (ids + offsets) through the object store, and
+each worker takes its own shard of every epoch (rank::world), in length-bucketed batches so that
+packed sequences carry little padding.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+
+from seqlab import checkpoint
+from seqlab.metrics import from_confusion
+from seqlab.models import build_model
+
+
+@dataclass
+class EncodedSplit:
+    ids: np.ndarray  # (total_tokens,) int32
+    offsets: np.ndarray  # (n + 1,) int64
+    labels: np.ndarray  # (n,) int64
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+
+def bucket_batches(lengths: np.ndarray, batch_size: int, *, rank: int = 0, world: int = 1, seed: int = 0,
+                   shuffle: bool = True, pad_to_equal: bool = True, bucket: int = 50) -> list[np.ndarray]:
+    """Index batches of this rank's shard, similar lengths together.
+
+    Every rank gets the same number of batches (DDP steps must match), so with ``pad_to_equal``
+    the shard is topped up by repeating indices, as ``DistributedSampler`` does.
+    """
+    n = len(lengths)
+    order = np.random.default_rng(seed).permutation(n) if shuffle else np.arange(n)
+    if pad_to_equal:
+        per_rank = -(-n // world)
+        order = np.resize(order, per_rank * world)
+    shard = order[rank::world]
+    batches = []
+    chunk = batch_size * bucket
+    for start in range(0, len(shard), chunk):
+        block = shard[start : start + chunk]
+        block = block[np.argsort(lengths[block], kind="stable")]
+        batches += [block[i : i + batch_size] for i in range(0, len(block), batch_size)]
+    if shuffle:
+        np.random.default_rng(seed + 1).shuffle(batches)
+    return batches
+
+
+def collate(split: EncodedSplit, idx: np.ndarray) -> dict[str, torch.Tensor]:
+    lengths = split.lengths[idx]
+    tokens = np.zeros((len(idx), int(lengths.max())), dtype=np.int64)
+    for row, i in enumerate(idx):
+        seq = split.ids[split.offsets[i] : split.offsets[i + 1]]
+        tokens[row, : len(seq)] = seq
+    return {"tokens": torch.from_numpy(tokens), "lengths": torch.from_numpy(lengths),
+            "labels": torch.from_numpy(split.labels[idx])}
+
+
+def loss_fn(logits: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    return F.cross_entropy(logits.float(), batch["labels"])
+
+
+def autocast(device: torch.device, precision: str):
+    if device.type != "cuda" or precision == "fp32":
+        return torch.autocast(device.type, enabled=False)
+    return torch.autocast("cuda", dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, split: EncodedSplit, num_classes: int, *, batch_size: int = 256,
+             rank: int = 0, world: int = 1, device: torch.device = torch.device("cpu"),
+             precision: str = "fp32") -> dict[str, float]:
+    """Loss, accuracy and macro-F1 over the whole split; shards are summed across ranks."""
+    model.eval()
+    cm = torch.zeros(num_classes, num_classes, dtype=torch.float64, device=device)
+    loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+    for idx in bucket_batches(split.lengths, batch_size, rank=rank, world=world, shuffle=False, pad_to_equal=False):
+        batch = {k: v.to(device, non_blocking=True) for k, v in collate(split, idx).items()}
+        with autocast(device, precision):
+            logits = model(batch["tokens"], batch["lengths"])
+        loss_sum += F.cross_entropy(logits.float(), batch["labels"], reduction="sum")
+        pred = logits.argmax(-1)
+        cm.index_put_((batch["labels"], pred), torch.ones_like(pred, dtype=cm.dtype), accumulate=True)
+    if world > 1 and dist.is_initialized():
+        dist.all_reduce(cm)
+        dist.all_reduce(loss_sum)
+    out = from_confusion(cm.cpu().numpy())
+    out["loss"] = float(loss_sum) / max(len(split), 1)
+    return out
+
+
+def train_loop_per_worker(config: dict) -> None:
+    """Ray Train worker entry point. ``config`` is built by :func:`seqlab.runner.fit`."""
+    import ray
+    import ray.train
+    import ray.train.torch
+
+    ctx = ray.train.get_context()
+    rank, world = ctx.get_world_rank(), ctx.get_world_size()
+    train_cfg, model_cfg = config["train"], config["model"]
+    torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", train_cfg["cpus_per_worker"]))))
+    data = config["data"]
+    data = ray.get(data) if isinstance(data, ray.ObjectRef) else data
+    train_split, val_split = EncodedSplit(**data["train"]), EncodedSplit(**data["validation"])
+    labels = config["labels"]
+
+    torch.manual_seed(train_cfg["seed"])  # same initial weights on every rank; DDP broadcasts rank 0's anyway
+    model = build_model(model_cfg["name"], vocab_size=len(config["tokenizer"]["vocab"]), num_classes=len(labels),
+                        **model_cfg["kwargs"])
+    model = ray.train.torch.prepare_model(model)
+    device = ray.train.torch.get_device()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=train_cfg["lr"], weight_decay=train_cfg["weight_decay"])
+    scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and train_cfg["precision"] == "fp16")
+    raw_model = model.module if hasattr(model, "module") else model
+
+    start_epoch, best = 0, {}
+    resume = ray.train.get_checkpoint()
+    if resume:
+        with resume.as_directory() as d:
+            meta = checkpoint.read_meta(d)
+            from safetensors.torch import load_file
+
+            raw_model.load_state_dict(load_file(os.path.join(d, "model.safetensors"), device=str(device)))
+            optimizer.load_state_dict(checkpoint.load_optimizer_state(d))
+            start_epoch, best = meta["epoch"] + 1, meta.get("best", {})
+        if rank == 0:
+            print(f"[seqlab] resuming from epoch {start_epoch} ({resume.path})", flush=True)
+
+    for epoch in range(start_epoch, train_cfg["epochs"]):
+        model.train()
+        t0, seen, tokens_seen, loss_sum = time.perf_counter(), 0, 0, torch.zeros((), device=device)
+        batches = bucket_batches(train_split.lengths, train_cfg["batch_size"], rank=rank, world=world,
+                                 seed=train_cfg["seed"] * 1000 + epoch)
+        for step, idx in enumerate(batches):
+            batch = {k: v.to(device, non_blocking=True) for k, v in collate(train_split, idx).items()}
+            with autocast(device, train_cfg["precision"]):
+                logits = model(batch["tokens"], batch["lengths"])
+            loss = loss_fn(logits, batch)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            if train_cfg["grad_clip"] > 0:
+                scaler.unscale_(optimizer)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), train_cfg["grad_clip"])
+            scaler.step(optimizer)
+            scaler.update()
+            loss_sum += loss.detach() * len(idx)  # no host sync per step
+            seen += len(idx)
+            tokens_seen += int(batch["lengths"].sum())
+            if rank == 0 and (step + 1) % max(1, len(batches) // 4) == 0:
+                print(f"[seqlab] epoch {epoch + 1}/{train_cfg['epochs']} step {step + 1}/{len(batches)} "
+                      f"loss {loss.item():.4f}", flush=True)
+        train_time = time.perf_counter() - t0
+        val = evaluate(raw_model, val_split, len(labels), rank=rank, world=world, device=device,
+                       precision=train_cfg["precision"])
+        metrics = {
+            "epoch": epoch + 1,
+            "train_loss": float(loss_sum) / max(seen, 1),
+            "val_loss": val["loss"],
+            "val_accuracy": val["accuracy"],
+            "val_macro_f1": val["macro_f1"],
+            "train_samples_per_s": seen * world / train_time,
+            "train_tokens_per_s": tokens_seen * world / train_time,
+            "epoch_time_s": train_time,
+        }
+        if val["macro_f1"] >= best.get("val_macro_f1", -1):
+            best = {"epoch": epoch + 1, "val_macro_f1": val["macro_f1"], "val_accuracy": val["accuracy"]}
+        if rank == 0:
+            print(f"[seqlab] epoch {epoch + 1}: train_loss {metrics['train_loss']:.4f} val_loss {val['loss']:.4f} "
+                  f"val_acc {val['accuracy']:.4f} val_macro_f1 {val['macro_f1']:.4f} "
+                  f"({metrics['train_samples_per_s']:.0f} samples/s)", flush=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            ckpt = None
+            if rank == 0:
+                meta = {"model": model_cfg, "labels": labels, "vocab_size": len(config["tokenizer"]["vocab"]),
+                        "epoch": epoch, "metrics": metrics, "best": best, "train": train_cfg,
+                        "data": config["card"]}
+                checkpoint.save(tmp, model=raw_model, optimizer=optimizer, meta=meta, tokenizer=config["tokenizer"])
+                ckpt = ray.train.Checkpoint.from_directory(tmp)
+            ray.train.report(metrics, checkpoint=ckpt, checkpoint_dir_name=f"epoch_{epoch + 1:03d}")

@@ -1,0 +1,119 @@
+"""Real Ray: the train job with 2 gloo workers, resume, a small search, Serve over HTTP, the demo."""
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import requests
+
+from conftest import free_port
+from seqlab.cli import run
+
+pytestmark = pytest.mark.ray
+SMALL = ["--limit", "240", "--max-len", "64", "--embed-dim", "16", "--batch-size", "32"]
+
+
+@pytest.fixture(scope="module")
+def storage(tmp_path_factory):
+    return tmp_path_factory.mktemp("runs")
+
+
+@pytest.fixture(scope="module")
+def trained(ray_local, storage):
+    out = run(["train", *SMALL, "--hidden", "16", "--epochs", "1", "--num-workers", "2", "--name", "it-train",
+               "--storage-path", str(storage)])
+    return out
+
+
+def test_train_job_writes_a_full_checkpoint(trained, storage):
+    ckpt = Path(trained["checkpoint"])
+    assert ckpt == storage / "it-train" / "epoch_001"
+    assert {p.name for p in ckpt.iterdir()} == {"model.safetensors", "optimizer.pt", "tokenizer.json", "meta.json"}
+    meta = json.loads((ckpt / "meta.json").read_text())
+    assert meta["epoch"] == 0 and len(meta["labels"]) == 8
+    assert meta["data"]["name"] == "cfpb" and meta["data"]["limit"] == 240
+    for key in ("val_loss", "val_accuracy", "val_macro_f1", "train_samples_per_s"):
+        assert key in trained["metrics"]
+    assert 0 <= trained["test"]["macro_f1"] <= 1 and trained["test"]["n"] == 240
+
+
+def test_second_run_with_the_same_name_resumes(trained, storage):
+    first = storage / "it-train" / "epoch_001" / "model.safetensors"
+    before = first.stat().st_mtime_ns
+    out = run(["train", *SMALL, "--hidden", "16", "--epochs", "2", "--num-workers", "2", "--name", "it-train",
+               "--storage-path", str(storage)])
+    assert out["metrics"]["epoch"] == 2
+    assert first.stat().st_mtime_ns == before  # epoch 1 was not trained again
+    meta = json.loads((storage / "it-train" / "epoch_002" / "meta.json").read_text())
+    assert meta["epoch"] == 1
+
+
+@pytest.fixture(scope="module")
+def searched(ray_local, storage, tmp_path_factory):
+    results = tmp_path_factory.mktemp("results")
+    out = run(["tune", *SMALL, "--epochs", "2", "--num-samples", "3", "--max-concurrent", "2", "--hidden-min", "8",
+               "--hidden-max", "32", "--num-workers", "1", "--search-name", "it-search",
+               "--storage-path", str(storage), "--results-dir", str(results)])
+    return out, results / "cfpb"
+
+
+def test_search_names_a_best_checkpoint(searched):
+    out, folder = searched
+    table = pd.read_csv(folder / "search.csv")
+    assert len(table) == 3 and set(table["status"]) == {"ok"}
+    assert table["hidden"].between(8, 32).all() and table["dropout"].between(0, 0.6).all()
+    assert table["trial"].str.fullmatch(r"h\d{3}-do\d\.\d{4}").all()
+    best = json.loads((folder / "best.json").read_text())
+    assert best["val_macro_f1"] == table["val_macro_f1"].max()
+    assert (Path(best["checkpoint"]) / "model.safetensors").exists()
+    assert (folder / "search.png").stat().st_size > 10_000
+    report = (folder / "test_metrics.md").read_text()
+    for needle in ("Command: `seqlab tune", "Commit:", "Hardware:", "sha256"):
+        assert needle in report
+
+
+def test_serve_answers_real_http(searched):
+    from seqlab.cli import start_serve
+    from seqlab.serve import resolve_checkpoint
+
+    class Args:
+        host, port, max_texts, max_chars, max_batch_size, replicas = "127.0.0.1", free_port(), 4, 500, 8, 1
+
+    url = start_serve(resolve_checkpoint(str(searched[1])), Args)
+    health = requests.get(f"{url}/healthz", timeout=30).json()
+    assert health["status"] == "ok" and len(health["labels"]) == 8
+
+    r = requests.post(f"{url}/v1/classify", json={"texts": ["my mortgage payment was lost", "debt collector"]},
+                      timeout=60)
+    assert r.status_code == 200
+    preds = r.json()["predictions"]
+    assert len(preds) == 2 and preds[0]["label"] in health["labels"]
+    assert abs(sum(preds[0]["probabilities"].values()) - 1) < 1e-3
+
+    bad = [
+        ({"json": {"texts": []}}, 422, "texts is empty"),
+        ({"json": {"texts": [1]}}, 422, "texts[0]: Input should be a valid string"),
+        ({"json": {"texts": ["fine", ""]}}, 422, "texts[1] is empty"),
+        ({"json": {"texts": ["x" * 501]}}, 413, "at most 500"),
+        ({"json": {"texts": ["a"] * 5}}, 413, "at most 4"),
+        ({"json": {"text": ["a"]}}, 422, "missing field 'texts'"),
+        ({"data": "{not json", "headers": {"Content-Type": "application/json"}}, 422, "not valid JSON"),
+        ({"data": "texts=a"}, 422, "Content-Type: application/json"),
+    ]
+    for kwargs, status, message in bad:
+        r = requests.post(f"{url}/v1/classify", timeout=30, **kwargs)
+        assert r.status_code == status, (kwargs, r.text)
+        assert message in r.json()["error"], (kwargs, r.text)
+    assert "/v1/classify" in requests.get(f"{url}/openapi.json", timeout=30).json()["paths"]
+    from ray import serve
+
+    serve.delete("seqlab")
+
+
+def test_demo_runs_the_whole_path(ray_local, tmp_path):
+    out = run(["demo", *SMALL, "--epochs", "1", "--num-samples", "2", "--hidden-max", "16", "--num-workers", "1",
+               "--storage-path", str(tmp_path / "runs"), "--results-dir", str(tmp_path / "results"),
+               "--port", str(free_port())])
+    assert len(out["answer"]["predictions"]) == 3 and out["bad_status"] == 422
+    assert (tmp_path / "results" / "cfpb" / "test_metrics.md").exists()
