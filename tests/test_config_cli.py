@@ -69,3 +69,10 @@ def test_every_yaml_config_in_the_repo_loads():
 
 def test_parser_builds():
     assert "demo" in build_parser().format_help()
+
+
+@pytest.mark.parametrize("job,command", [("train", "train"), ("tune", "tune"), ("serve", "serve"),
+                                         ("pipeline", "demo")])
+def test_job_scripts_are_the_cli(job, command):
+    out = subprocess.run([sys.executable, str(ROOT / "jobs" / f"{job}.py"), "--help"], capture_output=True, text=True)
+    assert out.returncode == 0 and f"usage: seqlab {command}" in out.stdout

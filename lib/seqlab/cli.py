@@ -23,11 +23,9 @@ def _log(msg: str) -> None:
 
 
 def cmd_data(cfg: dict, args) -> dict:
-    from seqlab.data import prepare
+    from seqlab.runner import prepare_data
 
-    d = cfg["data"]
-    prepared = prepare(d.dataset, text_column=d.text_column, label_column=d.label_column, test_data=d.test_data,
-                       val_fraction=d.val_fraction, seed=d.split_seed)
+    prepared = prepare_data(cfg["data"])
     _log(f"{prepared.name}: {prepared.card['counts']} -> {prepared.root}")
     _log(f"dataset card: {prepared.root / 'README.md'}")
     return {"root": str(prepared.root), "card": prepared.card}
@@ -35,12 +33,10 @@ def cmd_data(cfg: dict, args) -> dict:
 
 def _evaluate_test(checkpoint_path: str, data_cfg) -> dict:
     from seqlab.checkpoint import local_dir
-    from seqlab.data import prepare
     from seqlab.predict import TextClassifier
+    from seqlab.runner import prepare_data
 
-    prepared = prepare(data_cfg.dataset, text_column=data_cfg.text_column, label_column=data_cfg.label_column,
-                       test_data=data_cfg.test_data, val_fraction=data_cfg.val_fraction, seed=data_cfg.split_seed)
-    test = prepared.split("test")
+    test = prepare_data(data_cfg).split("test")
     if data_cfg.limit:
         test = test.head(data_cfg.limit)
     with local_dir(checkpoint_path) as d:
@@ -81,6 +77,8 @@ def cmd_tune(cfg: dict, args) -> dict:
     print(summary.drop(columns=["checkpoint"]).to_string(index=False), flush=True)
     test = _evaluate_test(best["checkpoint"], cfg["data"])
     write_test_report(out_dir, best, test, cfg, prov)
+    card = Path(inputs["card"]["root"]) / "README.md"
+    (out_dir / "dataset_card.md").write_text(card.read_text())
     _log(f"best trial {best['trial']}: val macro-F1 {best['val_macro_f1']:.4f}; "
          f"test accuracy {test['accuracy']:.4f}, macro-F1 {test['macro_f1']:.4f}")
     return {"best": best, "test": test, "summary": summary}

@@ -11,7 +11,7 @@ import dataclasses
 import numpy as np
 
 from seqlab.config import DataConfig, ModelConfig, TrainConfig
-from seqlab.data import prepare
+from seqlab.data import PreparedData, prepare
 from seqlab.tokenizer import WordTokenizer
 
 
@@ -27,10 +27,14 @@ def init_ray(**kwargs) -> None:
         ray.init(log_to_driver=True, **kwargs)
 
 
+def prepare_data(data_cfg: DataConfig) -> PreparedData:
+    return prepare(data_cfg.dataset, text_column=data_cfg.text_column, label_column=data_cfg.label_column,
+                   test_data=data_cfg.test_data, val_fraction=data_cfg.val_fraction, seed=data_cfg.split_seed)
+
+
 def prepare_inputs(data_cfg: DataConfig) -> dict:
     """Parquet splits -> tokenizer (train only) -> ragged id arrays for the workers."""
-    prepared = prepare(data_cfg.dataset, text_column=data_cfg.text_column, label_column=data_cfg.label_column,
-                       test_data=data_cfg.test_data, val_fraction=data_cfg.val_fraction, seed=data_cfg.split_seed)
+    prepared = prepare_data(data_cfg)
     frames = {s: prepared.split(s) for s in ("train", "validation", "test")}
     if data_cfg.limit:
         frames = {s: df.head(data_cfg.limit) for s, df in frames.items()}
@@ -50,6 +54,7 @@ def prepare_inputs(data_cfg: DataConfig) -> dict:
             offsets = np.concatenate([[0], np.cumsum(ends - starts)])
         encoded[split] = {"ids": ids, "offsets": offsets, "labels": y[keep]}
     card = {k: prepared.card[k] for k in ("name", "sha256", "counts", "split_rule")}
+    card["root"] = str(prepared.root)
     card["limit"] = data_cfg.limit
     return {"data": encoded, "labels": labels, "tokenizer": tokenizer.to_dict(), "card": card,
             "data_config": dataclasses.asdict(data_cfg)}

@@ -117,7 +117,10 @@ def plot(summary: pd.DataFrame, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from matplotlib.ticker import NullFormatter
+
     ok = summary[summary["status"] == "ok"]
+    widths = [2**k for k in range(3, 11) if ok["hidden"].min() / 2 < 2**k < ok["hidden"].max() * 2]
     fig, axes = plt.subplots(1, 3, figsize=(14, 4.2), constrained_layout=True)
     sc = axes[0].scatter(ok["hidden"], ok["dropout"], c=ok["val_macro_f1"], s=80, cmap="viridis", edgecolors="k")
     axes[0].set(xscale="log", xlabel="LSTM width (log)", ylabel="dropout", title="trials, colour = val macro-F1")
@@ -128,6 +131,9 @@ def plot(summary: pd.DataFrame, path: Path) -> None:
             ax.scatter(part[col], part["val_macro_f1"], marker=marker, label=label)
         ax.set(xscale="log" if log else "linear", xlabel=xlabel, ylabel="best val macro-F1")
         ax.grid(alpha=0.3)
+    for ax in axes[:2]:  # plain power-of-two ticks on the log width axes
+        ax.set_xticks(widths, [str(w) for w in widths])
+        ax.xaxis.set_minor_formatter(NullFormatter())
     axes[1].legend()
     fig.savefig(path, dpi=110)
     plt.close(fig)
