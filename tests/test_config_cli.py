@@ -27,6 +27,7 @@ def test_help_explains_every_command(command):
 def test_bad_input_is_one_line_not_a_traceback(tmp_path):
     for args, expected in [
         (["train", "--dropout", "1.5"], "dropout must be in [0, 1), got 1.5"),
+        (["train", "--pooling", "avg"], "pooling must be 'max' or 'last', got 'avg'"),
         (["data", "--dataset", str(tmp_path / "none.csv"), "--text-column", "a", "--label-column", "b"],
          "does not exist"),
         (["predict", "--checkpoint", str(tmp_path), "hello"], "not a seqlab checkpoint"),

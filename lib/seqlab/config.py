@@ -57,6 +57,8 @@ class ModelConfig:
     def __post_init__(self):
         if self.hidden < 1 or self.embed_dim < 1:
             raise SeqlabError("hidden and embed_dim must be positive")
+        if self.pooling not in ("max", "last"):
+            raise SeqlabError(f"pooling must be 'max' or 'last', got {self.pooling!r}")
         for name in ("dropout", "spatial_dropout"):
             if not 0 <= getattr(self, name) < 1:
                 raise SeqlabError(f"{name} must be in [0, 1), got {getattr(self, name)}")

@@ -67,8 +67,12 @@ def fit(inputs: dict, model_cfg: ModelConfig, train_cfg: TrainConfig, *, name: s
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
 
+    from seqlab.models import build_model
     from seqlab.train import train_loop_per_worker
 
+    # build once on the driver so a bad model option fails here, in one line, not in every worker
+    build_model(model_cfg.model, vocab_size=len(inputs["tokenizer"]["vocab"]), num_classes=len(inputs["labels"]),
+                **model_cfg.kwargs())
     data = {k: v for k, v in inputs["data"].items() if k != "test"}  # the test split stays on the driver
     loop_config = {
         "data": ray.put(data),
