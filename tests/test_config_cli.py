@@ -58,6 +58,7 @@ def test_demo_presets_and_full():
     assert small["data"].limit and small["train"].epochs < full["train"].epochs
     assert full["data"].limit is None and full["search"].hidden_max == 512
     assert override["train"].epochs == 5
+    assert small["search"].results_dir == "results/demo"  # never over the committed full-size figures
 
 
 def test_every_yaml_config_in_the_repo_loads():
