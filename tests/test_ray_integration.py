@@ -112,7 +112,8 @@ def test_serve_answers_real_http(searched):
 
 
 def test_demo_runs_the_whole_path(ray_local, tmp_path):
-    out = run(["demo", *SMALL, "--epochs", "1", "--num-samples", "2", "--hidden-max", "16", "--num-workers", "1",
+    out = run(["demo", *SMALL, "--epochs", "1", "--num-samples", "2", "--hidden-min", "8", "--hidden-max", "16",
+               "--num-workers", "1",
                "--storage-path", str(tmp_path / "runs"), "--results-dir", str(tmp_path / "results"),
                "--port", str(free_port())])
     assert len(out["answer"]["predictions"]) == 3 and out["bad_status"] == 422
