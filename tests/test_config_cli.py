@@ -55,7 +55,7 @@ def test_demo_presets_and_full():
     _, small = parse(["demo"])
     _, full = parse(["demo", "--full"])
     _, override = parse(["demo", "--epochs", "5"])
-    assert small["data"].limit and small["train"].epochs < full["train"].epochs
+    assert small["data"].max_len < full["data"].max_len and small["train"].epochs < full["train"].epochs
     assert full["data"].limit is None and full["search"].hidden_max == 512
     assert override["train"].epochs == 5
     assert small["search"].results_dir == "results/demo"  # never over the committed full-size figures

@@ -216,8 +216,8 @@ def cmd_demo(cfg: dict, args) -> dict:
 
 
 # Smaller settings so `seqlab demo` finishes in about 10 minutes on 2 CPU cores; --full lifts them.
-DEMO_DEFAULTS = {"data": {"limit": 3000, "max_len": 200},
-                 "train": {"epochs": 3, "name": "demo-cfpb-lstm"},
+DEMO_DEFAULTS = {"data": {"max_len": 256},
+                 "train": {"epochs": 4, "name": "demo-cfpb-lstm"},
                  "search": {"num_samples": 4, "hidden_max": 128, "search_name": "demo-cfpb-lstm-search",
                             "results_dir": "results/demo"}}
 FULL_DEFAULTS = {"train": {"epochs": 8, "name": "cfpb-lstm"},
