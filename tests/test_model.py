@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -99,3 +101,20 @@ def test_collate_pads_right():
     b = collate(split, np.array([1, 0]))
     assert b["tokens"].tolist() == [[8, 0, 0], [5, 6, 7]]
     assert b["lengths"].tolist() == [1, 3] and b["labels"].tolist() == [0, 1]
+
+
+def test_resuming_with_other_settings_is_refused(tmp_path):
+    from seqlab.config import ModelConfig
+    from seqlab.runner import check_resumable, signature
+
+    inputs = {"data_config": {"dataset": "cfpb", "max_len": 10}, "tokenizer": {"vocab": ["<pad>", "<unk>", "a"]}}
+    sig = signature(inputs, ModelConfig())
+    assert sig == signature(inputs, ModelConfig())
+    assert sig != signature(inputs, ModelConfig(hidden=64))
+    run = tmp_path / "run"
+    check_resumable(str(run), sig)  # nothing there yet
+    (run / "epoch_002").mkdir(parents=True)
+    (run / "epoch_002" / "meta.json").write_text(json.dumps({"signature": sig}))
+    check_resumable(str(run), sig)
+    with pytest.raises(SeqlabError, match="other model or data settings.*choose a new --name"):
+        check_resumable(str(run), signature(inputs, ModelConfig(hidden=64)))

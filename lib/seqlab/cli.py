@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import json
 import sys
 import time
@@ -189,6 +190,12 @@ DEMO_EXAMPLES = [
 def cmd_demo(cfg: dict, args) -> dict:
     """The main job: data -> Ray Train -> Ray Tune + Optuna -> test figures -> Ray Serve -> HTTP."""
     t0 = time.perf_counter()
+    # Run names carry a hash of the settings, so changed settings start new runs and the same
+    # settings resume (or reuse) the finished ones.
+    settings = {s: dataclasses.asdict(cfg[s]) for s in ("data", "model", "train", "search")}
+    tag = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
+    cfg["train"] = dataclasses.replace(cfg["train"], name=f"{cfg['train'].name}-{tag}")
+    cfg["search"] = dataclasses.replace(cfg["search"], search_name=f"{cfg['search'].search_name}-{tag}")
     _log("1/5 data")
     cmd_data(cfg, args)
     _log(f"2/5 train ({cfg['train'].num_workers} workers, {cfg['train'].epochs} epochs)")

@@ -7,11 +7,15 @@ driver function (Ray Train V2: a ``Tuner`` wraps a function that builds a ``Torc
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 
 import numpy as np
+import pyarrow.fs as pa_fs
 
 from seqlab.config import DataConfig, ModelConfig, TrainConfig
 from seqlab.data import PreparedData, prepare
+from seqlab.errors import SeqlabError
 from seqlab.tokenizer import WordTokenizer
 
 
@@ -60,6 +64,36 @@ def prepare_inputs(data_cfg: DataConfig) -> dict:
             "data_config": dataclasses.asdict(data_cfg)}
 
 
+def signature(inputs: dict, model_cfg: ModelConfig) -> str:
+    """What makes a checkpoint usable for resuming: model options, data settings, vocabulary."""
+    data = {k: v for k, v in inputs["data_config"].items()}
+    vocab = hashlib.sha256("\n".join(inputs["tokenizer"]["vocab"]).encode()).hexdigest()
+    blob = json.dumps({"model": dataclasses.asdict(model_cfg), "data": data, "vocab": vocab}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def open_fs(uri: str) -> tuple[pa_fs.FileSystem, str]:
+    return pa_fs.FileSystem.from_uri(uri) if "://" in uri else (pa_fs.LocalFileSystem(), uri)
+
+
+def check_resumable(run_path: str, sig: str) -> None:
+    """Refuse to resume a run whose latest checkpoint was made with other settings."""
+    fs, path = open_fs(run_path)
+    found = [i for i in fs.get_file_info(pa_fs.FileSelector(path, allow_not_found=True))
+             if i.type == pa_fs.FileType.Directory and i.base_name.startswith("epoch_")]
+    if not found:
+        return
+    latest = max(found, key=lambda i: i.base_name)
+    try:
+        with fs.open_input_stream(f"{latest.path}/meta.json") as f:
+            old = json.loads(f.read()).get("signature")
+    except (OSError, ValueError):
+        return
+    if old != sig:
+        raise SeqlabError(f"run {run_path} was started with other model or data settings (signature {old}, now "
+                          f"{sig}); keep its settings to resume it, or choose a new --name")
+
+
 def fit(inputs: dict, model_cfg: ModelConfig, train_cfg: TrainConfig, *, name: str | None = None,
         storage_path: str | None = None, callbacks: list | None = None):
     """Train with Ray Train; returns the ``ray.train.Result``."""
@@ -74,7 +108,11 @@ def fit(inputs: dict, model_cfg: ModelConfig, train_cfg: TrainConfig, *, name: s
     build_model(model_cfg.model, vocab_size=len(inputs["tokenizer"]["vocab"]), num_classes=len(inputs["labels"]),
                 **model_cfg.kwargs())
     data = {k: v for k, v in inputs["data"].items() if k != "test"}  # the test split stays on the driver
+    name, storage_path = name or train_cfg.name, storage_path or train_cfg.resolved_storage()
+    sig = signature(inputs, model_cfg)
+    check_resumable(f"{storage_path.rstrip('/')}/{name}", sig)
     loop_config = {
+        "signature": sig,
         "data": ray.put(data),
         "labels": inputs["labels"],
         "tokenizer": inputs["tokenizer"],
@@ -89,8 +127,8 @@ def fit(inputs: dict, model_cfg: ModelConfig, train_cfg: TrainConfig, *, name: s
         scaling_config=ScalingConfig(num_workers=train_cfg.num_workers, use_gpu=train_cfg.use_gpu,
                                      resources_per_worker={"CPU": train_cfg.cpus_per_worker}),
         run_config=RunConfig(
-            name=name or train_cfg.name,
-            storage_path=storage_path or train_cfg.resolved_storage(),
+            name=name,
+            storage_path=storage_path,
             checkpoint_config=CheckpointConfig(num_to_keep=train_cfg.keep_checkpoints,
                                                checkpoint_score_attribute="val_macro_f1",
                                                checkpoint_score_order="max"),

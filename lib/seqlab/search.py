@@ -12,9 +12,11 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.fs as pa_fs
 
 from seqlab.config import ModelConfig, SearchConfig, TrainConfig
-from seqlab.runner import fit
+from seqlab.errors import SeqlabError
+from seqlab.runner import fit, open_fs
 
 METRIC, MODE = "val_macro_f1", "max"
 
@@ -62,7 +64,18 @@ def run_search(inputs: dict, model_cfg: ModelConfig, train_cfg: TrainConfig, cfg
         # an all-zero bundle, so the driver asks for a little memory and no CPU.
         {"cpu": 0, "memory": 64 * 1024**2},
     )
+    # the search's settings, trial-independent: resuming with others would mix two searches
+    sig = {"search": dataclasses.asdict(cfg) | {"results_dir": None}, "data": inputs["data_config"],
+           "model": dataclasses.asdict(model_cfg) | {"hidden": None, "dropout": None},
+           "train": dataclasses.asdict(train_cfg) | {"storage_path": None}}
+    fs, path = open_fs(experiment)
+    sig_path = f"{path}/seqlab_search.json"
     if tune.Tuner.can_restore(experiment):
+        if fs.get_file_info(sig_path).type == pa_fs.FileType.File:
+            with fs.open_input_stream(sig_path) as f:
+                if json.loads(f.read()) != json.loads(json.dumps(sig)):
+                    raise SeqlabError(f"search {experiment} was started with other settings; keep them to resume "
+                                      f"it, or choose a new --search-name")
         print(f"[seqlab] resuming search {experiment}", flush=True)
         tuner = tune.Tuner.restore(experiment, trainable=trainable, resume_errored=True)
     else:
@@ -78,6 +91,9 @@ def run_search(inputs: dict, model_cfg: ModelConfig, train_cfg: TrainConfig, cfg
             ),
             run_config=tune.RunConfig(name=cfg.search_name, storage_path=storage, verbose=1),
         )
+        fs.create_dir(path)
+        with fs.open_output_stream(sig_path) as f:
+            f.write(json.dumps(sig, indent=2).encode())
     return tuner.fit()
 
 

@@ -185,7 +185,7 @@ def train_loop_per_worker(config: dict) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             ckpt = None
             if rank == 0:
-                meta = {"model": model_cfg, "labels": labels, "vocab_size": len(config["tokenizer"]["vocab"]),
+                meta = {"signature": config["signature"], "model": model_cfg, "labels": labels, "vocab_size": len(config["tokenizer"]["vocab"]),
                         "epoch": epoch, "metrics": metrics, "best": best, "train": train_cfg,
                         "data": config["card"]}
                 checkpoint.save(tmp, model=raw_model, optimizer=optimizer, meta=meta, tokenizer=config["tokenizer"])
