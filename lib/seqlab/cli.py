@@ -90,7 +90,8 @@ def write_test_report(out_dir: Path, best: dict, test: dict, cfg: dict, prov: di
 
     report = {"best_trial": best["trial"], "checkpoint": best["checkpoint"], "hidden": best["hidden"],
               "dropout": best["dropout"], "val_macro_f1": best["val_macro_f1"], "test": test,
-              "data": best["data"], "model": dataclasses.asdict(cfg["model"]), "train": dataclasses.asdict(cfg["train"]),
+              "data": best["data"], "model": dataclasses.asdict(cfg["model"]),
+              "train": dataclasses.asdict(cfg["train"]),
               **prov}
     (out_dir / "test_metrics.json").write_text(json.dumps(report, indent=2))
     rows = "\n".join(f"| {lab} | {f1:.3f} |" for lab, f1 in test["per_class_f1"].items())

@@ -145,10 +145,17 @@ def _clean(df: pd.DataFrame, text_column: str, label_column: str, where: str) ->
     return out.reset_index(drop=True)
 
 
+def open_fs(uri: str) -> tuple[pa_fs.FileSystem, str]:
+    """The pyarrow filesystem and path of a local path or a URI such as ``s3://bucket/key``."""
+    if "://" in uri:
+        return pa_fs.FileSystem.from_uri(uri)
+    return pa_fs.LocalFileSystem(), str(Path(uri).expanduser().resolve())
+
+
 def read_table(uri: str) -> pd.DataFrame:
     """Read a CSV or Parquet file from a local path or any pyarrow filesystem URI (``s3://``)."""
     try:
-        fs, path = pa_fs.FileSystem.from_uri(uri) if "://" in uri else (pa_fs.LocalFileSystem(), str(Path(uri).resolve()))
+        fs, path = open_fs(uri)
         info = fs.get_file_info(path)
     except Exception as exc:  # pyarrow raises several types for bad URIs
         raise SeqlabError(f"cannot open {uri!r}: {exc}") from exc
@@ -260,6 +267,7 @@ def prepare(
     root = data_dir / name / digest[:12]
     card = dict(name=name, title=f"user data {dataset}", source=dataset, licence="as provided by the user",
                 sha256=digest, text_column=text_column, label_column=label_column,
-                split_rule=(f"test = {test_data}" if test_data else f"test = {test_fraction:g} stratified, seed {seed + 1}")
+                split_rule=(f"test = {test_data}" if test_data
+                            else f"test = {test_fraction:g} stratified, seed {seed + 1}")
                 + f"; validation = {val_fraction:g} of the rest, stratified, seed {seed}")
     return _write(name, root, splits, card)

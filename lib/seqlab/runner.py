@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow.fs as pa_fs
 
 from seqlab.config import DataConfig, ModelConfig, TrainConfig
-from seqlab.data import PreparedData, prepare
+from seqlab.data import PreparedData, open_fs, prepare
 from seqlab.errors import SeqlabError
 from seqlab.tokenizer import WordTokenizer
 
@@ -66,14 +66,10 @@ def prepare_inputs(data_cfg: DataConfig) -> dict:
 
 def signature(inputs: dict, model_cfg: ModelConfig) -> str:
     """What makes a checkpoint usable for resuming: model options, data settings, vocabulary."""
-    data = {k: v for k, v in inputs["data_config"].items()}
     vocab = hashlib.sha256("\n".join(inputs["tokenizer"]["vocab"]).encode()).hexdigest()
-    blob = json.dumps({"model": dataclasses.asdict(model_cfg), "data": data, "vocab": vocab}, sort_keys=True)
+    blob = json.dumps({"model": dataclasses.asdict(model_cfg), "data": inputs["data_config"], "vocab": vocab},
+                      sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
-
-
-def open_fs(uri: str) -> tuple[pa_fs.FileSystem, str]:
-    return pa_fs.FileSystem.from_uri(uri) if "://" in uri else (pa_fs.LocalFileSystem(), uri)
 
 
 def check_resumable(run_path: str, sig: str) -> None:

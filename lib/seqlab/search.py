@@ -15,8 +15,9 @@ import pandas as pd
 import pyarrow.fs as pa_fs
 
 from seqlab.config import ModelConfig, SearchConfig, TrainConfig
+from seqlab.data import open_fs
 from seqlab.errors import SeqlabError
-from seqlab.runner import fit, open_fs
+from seqlab.runner import fit
 
 METRIC, MODE = "val_macro_f1", "max"
 

@@ -185,9 +185,9 @@ def train_loop_per_worker(config: dict) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             ckpt = None
             if rank == 0:
-                meta = {"signature": config["signature"], "model": model_cfg, "labels": labels, "vocab_size": len(config["tokenizer"]["vocab"]),
-                        "epoch": epoch, "metrics": metrics, "best": best, "train": train_cfg,
-                        "data": config["card"]}
+                meta = {"signature": config["signature"], "model": model_cfg, "labels": labels,
+                        "vocab_size": len(config["tokenizer"]["vocab"]), "epoch": epoch, "metrics": metrics,
+                        "best": best, "train": train_cfg, "data": config["card"]}
                 checkpoint.save(tmp, model=raw_model, optimizer=optimizer, meta=meta, tokenizer=config["tokenizer"])
                 ckpt = ray.train.Checkpoint.from_directory(tmp)
             ray.train.report(metrics, checkpoint=ckpt, checkpoint_dir_name=f"epoch_{epoch + 1:03d}")
