@@ -7,7 +7,8 @@ import torch
 from seqlab import checkpoint
 from seqlab.errors import SeqlabError
 from seqlab.models import build_model
-from seqlab.train import EncodedSplit, bucket_batches, collate, loss_fn
+from seqlab.tasks import Classification, EncodedSplit
+from seqlab.train import bucket_batches
 
 
 def batch(lengths, vocab=50, pad_to=None, seed=0):
@@ -42,10 +43,10 @@ def test_one_step_lowers_the_loss():
     tokens, lengths = batch([6, 4, 8, 5])
     b = {"labels": torch.tensor([0, 1, 2, 1])}
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    before = loss_fn(model(tokens, lengths), b)
+    before = Classification(3).loss(model(tokens, lengths), b)
     before.backward()
     opt.step()
-    after = loss_fn(model(tokens, lengths), b)
+    after = Classification(3).loss(model(tokens, lengths), b)
     assert after < before
 
 
@@ -67,7 +68,7 @@ def test_save_load_gives_the_same_outputs(tmp_path):
 
 
 def test_registry_errors_name_the_choices():
-    with pytest.raises(SeqlabError, match="unknown model 'gru'; available: lstm"):
+    with pytest.raises(SeqlabError, match="unknown model 'gru'; available: char-lstm, cnn, lstm, lstm-stacked, minilm"):
         build_model("gru", vocab_size=5, num_classes=2)
     with pytest.raises(SeqlabError, match="no option 'width'"):
         build_model("lstm", vocab_size=5, num_classes=2, width=3)
@@ -98,7 +99,7 @@ def test_bucket_batches_shard_evenly_and_cover_everything(world):
 
 def test_collate_pads_right():
     split = EncodedSplit(np.array([5, 6, 7, 8], np.int32), np.array([0, 3, 4]), np.array([1, 0]))
-    b = collate(split, np.array([1, 0]))
+    b = Classification(2).collate(split, np.array([1, 0]))
     assert b["tokens"].tolist() == [[8, 0, 0], [5, 6, 7]]
     assert b["lengths"].tolist() == [1, 3] and b["labels"].tolist() == [0, 1]
 
@@ -118,3 +119,25 @@ def test_resuming_with_other_settings_is_refused(tmp_path):
     check_resumable(str(run), sig)
     with pytest.raises(SeqlabError, match="other model or data settings.*choose a new --name"):
         check_resumable(str(run), signature(inputs, ModelConfig(hidden=64)))
+
+
+def test_stacked_lstm_is_seed_002():
+    model = build_model("lstm-stacked", vocab_size=50, num_classes=9).eval()
+    assert (model.lstm.hidden_size, model.lstm2.hidden_size) == (50, 20)
+    assert [type(m).__name__ for m in model.head] == ["Dropout", "Linear"] and model.head[1].in_features == 20
+    tokens, lengths = batch([5, 3, 7])
+    logits = model(tokens, lengths)
+    assert logits.shape == (3, 9)
+    more_padding, _ = batch([5, 3, 7], pad_to=12)
+    assert torch.allclose(model(more_padding, lengths), logits, atol=1e-5)
+
+
+def test_frozen_embeddings_do_not_move():
+    torch.manual_seed(0)
+    model = build_model("lstm", vocab_size=50, num_classes=3, embed_dim=8, hidden=8, freeze_embeddings=True)
+    before = model.embed.weight.clone()
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
+    tokens, lengths = batch([4, 6])
+    Classification(3).loss(model(tokens, lengths), {"labels": torch.tensor([0, 2])}).backward()
+    opt.step()
+    assert torch.equal(model.embed.weight, before) and not model.embed.weight.requires_grad

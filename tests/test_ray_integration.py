@@ -55,7 +55,7 @@ def searched(ray_local, storage, tmp_path_factory):
     out = run(["tune", *SMALL, "--epochs", "2", "--num-samples", "3", "--max-concurrent", "2", "--hidden-min", "8",
                "--hidden-max", "32", "--num-workers", "1", "--search-name", "it-search",
                "--storage-path", str(storage), "--results-dir", str(results)])
-    return out, results / "cfpb"
+    return out, results / "cfpb-lstm"
 
 
 def test_search_names_a_best_checkpoint(searched):
@@ -117,4 +117,4 @@ def test_demo_runs_the_whole_path(ray_local, tmp_path):
                "--storage-path", str(tmp_path / "runs"), "--results-dir", str(tmp_path / "results"),
                "--port", str(free_port())])
     assert len(out["answer"]["predictions"]) == 3 and out["bad_status"] == 422
-    assert (tmp_path / "results" / "cfpb" / "test_metrics.md").exists()
+    assert (tmp_path / "results" / "cfpb-lstm" / "test_metrics.md").exists()

@@ -16,9 +16,9 @@ import torch
 import torch.nn as nn
 from safetensors.torch import load_file, save_file
 
+from seqlab import tokenizer as tokenizers
 from seqlab.errors import SeqlabError
-from seqlab.models import build_model
-from seqlab.tokenizer import WordTokenizer
+from seqlab.models import build_model, entry
 
 
 def save(path: Path, *, model: nn.Module, optimizer: torch.optim.Optimizer | None, meta: dict, tokenizer: dict) -> None:
@@ -36,17 +36,20 @@ def read_meta(path: Path) -> dict:
     return json.loads((Path(path) / "meta.json").read_text())
 
 
-def load_model(path: Path, device: str = "cpu") -> tuple[nn.Module, WordTokenizer, dict]:
-    """Rebuild the model from ``meta.json`` and its weights from safetensors."""
+def load_model(path: Path, device: str = "cpu") -> tuple[nn.Module, object, dict]:
+    """Rebuild the model from ``meta.json`` and its weights from safetensors; also its tokenizer."""
     path = Path(path)
     if not (path / "model.safetensors").exists() or not (path / "meta.json").exists():
         raise SeqlabError(f"{path} is not a seqlab checkpoint (expected model.safetensors and meta.json)")
     meta = read_meta(path)
+    meta.setdefault("task", "classify")
+    kwargs = dict(meta["model"]["kwargs"])
+    if "pretrained" in entry(meta["model"]["name"]).options():
+        kwargs["pretrained"] = False  # the checkpoint's weights replace the pre-trained ones right away
     model = build_model(meta["model"]["name"], vocab_size=meta["vocab_size"], num_classes=len(meta["labels"]),
-                        **meta["model"]["kwargs"])
+                        **kwargs)
     model.load_state_dict(load_file(str(path / "model.safetensors"), device=device))
-    tokenizer = WordTokenizer.load(path / "tokenizer.json")
-    return model.to(device).eval(), tokenizer, meta
+    return model.to(device).eval(), tokenizers.load(path / "tokenizer.json"), meta
 
 
 def load_optimizer_state(path: Path) -> dict:

@@ -1,4 +1,4 @@
-"""``seqlab data|train|tune|serve|predict|demo``: a thin layer over the library.
+"""``seqlab data|models|train|tune|serve|predict|generate|demo``: a thin layer over the library.
 
 Every subcommand prints ``seqlab: error: ...`` (one line, exit 2) for bad input.
 """
@@ -32,90 +32,107 @@ def cmd_data(cfg: dict, args) -> dict:
     return {"root": str(prepared.root), "card": prepared.card}
 
 
+def cmd_models(cfg: dict, args) -> dict:
+    from seqlab.models import MODELS
+
+    for name, e in MODELS.items():
+        print(f"{name:13} {e.task:9} {e.summary}\n{'':13} options: {', '.join(e.options())}", flush=True)
+    return {"models": sorted(MODELS)}
+
+
 def _evaluate_test(checkpoint_path: str, data_cfg) -> dict:
     from seqlab.checkpoint import local_dir
-    from seqlab.predict import TextClassifier
-    from seqlab.runner import prepare_data
+    from seqlab.predict import Predictor
+    from seqlab.runner import load_split, prepare_data
 
-    test = prepare_data(data_cfg).split("test")
-    if data_cfg.limit:
-        test = test.head(data_cfg.limit)
+    test = load_split(prepare_data(data_cfg), "test", data_cfg)
     with local_dir(checkpoint_path) as d:
-        return TextClassifier(d).evaluate(test)
+        return Predictor(d).evaluate(test)
+
+
+def _headline(metrics: dict) -> str:
+    keys = [k for k in ("accuracy", "macro_f1", "nats_per_char", "bits_per_char", "char_accuracy") if k in metrics]
+    return ", ".join(f"{k.replace('_', ' ')} {metrics[k]:.4f}" for k in keys)
 
 
 def cmd_train(cfg: dict, args) -> dict:
     from seqlab.runner import best_checkpoint_path, fit, init_ray, prepare_inputs
 
     init_ray()
-    inputs = prepare_inputs(cfg["data"])
+    inputs = prepare_inputs(cfg["data"], cfg["model"])
     t0 = time.perf_counter()
     result = fit(inputs, cfg["model"], cfg["train"])
-    best = best_checkpoint_path(result)
+    best = best_checkpoint_path(result, inputs["task"])
     test = _evaluate_test(best, cfg["data"])
     _log(f"run {cfg['train'].name}: {result.metrics.get('epoch')} epochs in {time.perf_counter() - t0:.0f}s; "
          f"best checkpoint {best}")
-    _log(f"test accuracy {test['accuracy']:.4f}, macro-F1 {test['macro_f1']:.4f} (n={test['n']})")
-    return {"checkpoint": best, "metrics": result.metrics, "test": test, "path": result.path}
+    _log(f"test {_headline(test)} (n={test['n']})")
+    return {"checkpoint": best, "metrics": result.metrics, "test": test, "path": result.path, "task": inputs["task"]}
+
+
+def results_name(card: dict, model: str) -> str:
+    """``<dataset>[-<category>]-<model>``: the folder a search writes its figures to."""
+    keep = card.get("keep_labels") or []
+    return "-".join([card["name"], *(keep if len(keep) == 1 else []), model]).lower().replace(" ", "-")
 
 
 def cmd_tune(cfg: dict, args) -> dict:
     from seqlab import provenance
     from seqlab.runner import init_ray, prepare_inputs
     from seqlab.search import run_search, summarise, write_results
+    from seqlab.tasks import make_task
 
     init_ray()
-    inputs = prepare_inputs(cfg["data"])
+    inputs = prepare_inputs(cfg["data"], cfg["model"])
+    task = make_task(inputs["task"], len(inputs["labels"]))
     t0 = time.perf_counter()
     grid = run_search(inputs, cfg["model"], cfg["train"], cfg["search"])
     wall = time.perf_counter() - t0
-    summary = summarise(grid, cfg["train"].epochs)
-    out_dir = Path(cfg["search"].results_dir) / inputs["card"]["name"]
+    summary = summarise(grid, cfg["train"].epochs, task.metric, task.mode)
+    out_dir = Path(cfg["search"].results_dir) / results_name(inputs["card"], cfg["model"].model)
     prov = provenance.record(getattr(args, "argv", None))
-    best = write_results(summary, out_dir, {"search": cfg["search"].search_name, "data": inputs["card"],
-                                            "search_wall_time_s": round(wall, 1), **prov})
+    best = write_results(summary, out_dir, task.metric, {"search": cfg["search"].search_name, "data": inputs["card"],
+                                                         "search_wall_time_s": round(wall, 1), **prov})
     _log(f"search {cfg['search'].search_name}: {len(summary)} trials in {wall:.0f}s -> {out_dir}/search.csv")
     print(summary.drop(columns=["checkpoint"]).to_string(index=False), flush=True)
     test = _evaluate_test(best["checkpoint"], cfg["data"])
     write_test_report(out_dir, best, test, cfg, prov)
     card = Path(inputs["card"]["root"]) / "README.md"
     (out_dir / "dataset_card.md").write_text(card.read_text())
-    _log(f"best trial {best['trial']}: val macro-F1 {best['val_macro_f1']:.4f}; "
-         f"test accuracy {test['accuracy']:.4f}, macro-F1 {test['macro_f1']:.4f}")
-    return {"best": best, "test": test, "summary": summary}
+    _log(f"best trial {best['trial']}: {task.metric} {best[task.metric]:.4f}; test {_headline(test)}")
+    return {"best": best, "test": test, "summary": summary, "out_dir": out_dir}
 
 
 def write_test_report(out_dir: Path, best: dict, test: dict, cfg: dict, prov: dict) -> None:
     from seqlab import provenance
 
+    metric = best["metric"]
     report = {"best_trial": best["trial"], "checkpoint": best["checkpoint"], "hidden": best["hidden"],
-              "dropout": best["dropout"], "val_macro_f1": best["val_macro_f1"], "test": test,
+              "dropout": best["dropout"], metric: best[metric], "test": test,
               "data": best["data"], "model": dataclasses.asdict(cfg["model"]),
               "train": dataclasses.asdict(cfg["train"]),
               **prov}
     (out_dir / "test_metrics.json").write_text(json.dumps(report, indent=2))
-    rows = "\n".join(f"| {lab} | {f1:.3f} |" for lab, f1 in test["per_class_f1"].items())
+    rows = "\n".join(f"| test {k.replace('_', ' ')} | {v:.4f} |" for k, v in test.items()
+                     if isinstance(v, float) and k != "loss")
+    per_class = ""
+    if "per_class_f1" in test:
+        per_class = "Per-class F1:\n\n| class | F1 |\n|---|---:|\n" + "\n".join(
+            f"| {lab} | {f1:.3f} |" for lab, f1 in test["per_class_f1"].items()) + "\n\n"
     (out_dir / "test_metrics.md").write_text(f"""# {best['data']['name']}: tuned {cfg['model'].model} on the test split
 
 | metric | value |
 |---|---:|
-| test accuracy | {test['accuracy']:.4f} |
-| test macro-F1 | {test['macro_f1']:.4f} |
+{rows}
 | test examples | {test['n']} |
 | best trial | `{best['trial']}` (hidden {best['hidden']}, dropout {best['dropout']}) |
-| its validation macro-F1 | {best['val_macro_f1']:.4f} (epoch {best['best_epoch']}) |
+| its {metric.replace('_', ' ')} | {best[metric]:.4f} (epoch {best['best_epoch']}) |
 | trials / search wall time | see `search.csv` / {best['search_wall_time_s']} s |
 
-Per-class F1:
-
-| class | F1 |
-|---|---:|
-{rows}
-
-How it was made:
+{per_class}How it was made:
 {provenance.markdown(prov)}
 - Data: `{best['data']['name']}` (artifact sha256 `{best['data']['sha256']}`), {best['data']['split_rule']};
-  row limit per split: {best['data']['limit']}
+  labels kept: {best['data'].get('keep_labels') or 'all'}; row limit per split: {best['data']['limit']}
 """)
 
 
@@ -151,7 +168,7 @@ def cmd_serve(cfg: dict, args) -> dict:
 
     checkpoint = resolve_checkpoint(args.checkpoint)
     url = start_serve(checkpoint, args)
-    _log(f"serving {checkpoint} at {url}/v1/classify (docs: {url}/docs); Ctrl-C stops")
+    _log(f"serving {checkpoint} at {url} (routes and schema: {url}/docs); Ctrl-C stops")
     if args.no_block:
         return {"url": url}
     try:
@@ -179,6 +196,21 @@ def cmd_predict(cfg: dict, args) -> dict:
     for text, p in zip(texts, preds):
         print(json.dumps({"text": text[:80], **p}))
     return {"predictions": preds}
+
+
+def cmd_generate(cfg: dict, args) -> dict:
+    from seqlab.checkpoint import local_dir
+    from seqlab.predict import TextGenerator
+    from seqlab.serve import resolve_checkpoint
+
+    if args.temperature <= 0 or args.length < 1 or args.n < 1:
+        raise SeqlabError("--temperature must be > 0, --length and --n >= 1")
+    with local_dir(resolve_checkpoint(args.checkpoint)) as d:
+        texts = TextGenerator(d).generate(category=args.category, prompt=args.prompt, length=args.length,
+                                          temperature=args.temperature, n=args.n, seed=args.seed)
+    for text in texts:
+        print(json.dumps({"category": args.category, "text": text}), flush=True)
+    return {"texts": texts}
 
 
 DEMO_EXAMPLES = [
@@ -270,6 +302,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("texts", nargs="*", help="texts to classify")
     p.add_argument("--file", help="a file of texts, one per line")
     p.set_defaults(fn=cmd_predict, sections=[])
+
+    p = sub.add_parser("generate", help="generate text with a char-lstm checkpoint, locally, without Ray")
+    p.add_argument("--checkpoint", required=True, help="checkpoint folder/URI, a best.json, or a folder with one")
+    p.add_argument("--category", help="category to imitate (required by a conditional model)")
+    p.add_argument("--prompt", default="", help="text to continue (default: none)")
+    p.add_argument("--length", type=int, default=300, help="most characters to generate (default: 300)")
+    p.add_argument("--temperature", type=float, default=0.5, help="sampling temperature (default: 0.5)")
+    p.add_argument("--n", type=int, default=1, help="texts to generate (default: 1)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.set_defaults(fn=cmd_generate, sections=[])
+
+    p = sub.add_parser("models", help="list the models of the registry with their task and options")
+    p.set_defaults(fn=cmd_models, sections=[])
 
     p = sub.add_parser("demo", help="the whole path on a local Ray: data, train, search, serve, one HTTP request",
                        epilog=EPILOG)

@@ -24,7 +24,8 @@ def opt(default: Any, help: str, **kw) -> Any:
 
 @dataclass
 class DataConfig:
-    dataset: str = opt("cfpb", "built-in dataset name (cfpb) or a CSV/Parquet path or s3:// URI")
+    dataset: str = opt("cfpb", "built-in dataset (cfpb, drugs-rating, drugs-condition, sentences5, sentences2) "
+                               "or a CSV/Parquet path or s3:// URI")
     text_column: str | None = opt(None, "text column of a user data file")
     label_column: str | None = opt(None, "label column of a user data file")
     test_data: str | None = opt(None, "separate test file for user data (else a stratified 10%% split)")
@@ -34,6 +35,10 @@ class DataConfig:
     min_freq: int = opt(2, "least count of a word to enter the vocabulary")
     max_len: int = opt(400, "tokens kept per text (the head of the text)")
     limit: int | None = opt(None, "use only the first N rows of each split (smoke runs)")
+    keep_labels: str | None = opt(None, "comma-separated labels to keep, e.g. one category for a per-category "
+                                        "generator")
+    normalize: str = opt("default", "word tokenizer text cleaning: default, or seed001 (lower-case, expand "
+                                    "contractions, split punctuation)")
 
     def __post_init__(self):
         if not 0 < self.val_fraction < 0.5:
@@ -42,31 +47,49 @@ class DataConfig:
             raise SeqlabError("vocab_size must be >= 10 and max_len >= 1")
         if self.limit is not None and self.limit < 8:
             raise SeqlabError(f"limit must be >= 8 rows, got {self.limit}")
+        if self.normalize not in ("default", "seed001"):
+            raise SeqlabError(f"normalize must be default or seed001, got {self.normalize!r}")
+
+    def kept_labels(self) -> list[str] | None:
+        return [x.strip() for x in self.keep_labels.split(",") if x.strip()] if self.keep_labels else None
 
 
 @dataclass
 class ModelConfig:
-    model: str = opt("lstm", "model name in the registry")
-    embed_dim: int = opt(128, "embedding width")
-    hidden: int = opt(128, "LSTM width (searched)")
-    dropout: float = opt(0.3, "dropout before and inside the dense head (searched)")
-    spatial_dropout: float = opt(0.2, "dropout of whole embedding channels")
-    bidirectional: bool = opt(False, "run the LSTM in both directions (packed; ~30x slower to train on CPU)")
-    pooling: str = opt("max", "'max' over time steps or the 'last' hidden state (seed 001)")
+    """Model options; unset ones (None) take the chosen model's own default (``seqlab models``)."""
+
+    model: str = opt("lstm", "model name in the registry: lstm, lstm-stacked, cnn, minilm, char-lstm")
+    embed_dim: int | None = opt(None, "embedding width (char-lstm: 0 = one-hot characters)")
+    hidden: int | None = opt(None, "LSTM width (searched)")
+    hidden2: int | None = opt(None, "width of a second, stacked LSTM (lstm-stacked: 20)")
+    dropout: float | None = opt(None, "dropout (searched)")
+    spatial_dropout: float | None = opt(None, "dropout of whole embedding channels")
+    bidirectional: bool | None = opt(None, "run the LSTM in both directions (packed; ~30x slower to train on CPU)")
+    pooling: str | None = opt(None, "'max' over time steps or the 'last' hidden state (seed 001)")
+    filters: int | None = opt(None, "cnn: filters per convolution")
+    kernel_size: int | None = opt(None, "cnn: convolution width")
+    conditional: bool | None = opt(None, "char-lstm: one model for all categories, with a category input")
+    embeddings: str = opt("random", "initial word vectors: random, spacy (en_core_web_md) or word2vec "
+                                    "(trained on the training split)")
+    freeze_embeddings: bool | None = opt(None, "keep the word vectors fixed during training")
 
     def __post_init__(self):
-        if self.hidden < 1 or self.embed_dim < 1:
-            raise SeqlabError("hidden and embed_dim must be positive")
-        if self.pooling not in ("max", "last"):
+        for name in ("hidden", "embed_dim", "filters", "kernel_size"):
+            v = getattr(self, name)
+            if v is not None and v < (0 if name == "embed_dim" else 1):
+                raise SeqlabError(f"{name} must be positive, got {v}")
+        if self.pooling not in (None, "max", "last"):
             raise SeqlabError(f"pooling must be 'max' or 'last', got {self.pooling!r}")
+        if self.embeddings not in ("random", "spacy", "word2vec"):
+            raise SeqlabError(f"embeddings must be random, spacy or word2vec, got {self.embeddings!r}")
         for name in ("dropout", "spatial_dropout"):
-            if not 0 <= getattr(self, name) < 1:
-                raise SeqlabError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+            v = getattr(self, name)
+            if v is not None and not 0 <= v < 1:
+                raise SeqlabError(f"{name} must be in [0, 1), got {v}")
 
     def kwargs(self) -> dict:
-        d = dataclasses.asdict(self)
-        d.pop("model")
-        return d
+        """The options that were set, for the model's builder."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None and k not in ("model", "embeddings")}
 
 
 @dataclass
@@ -75,7 +98,7 @@ class TrainConfig:
     storage_path: str | None = opt(None, "folder or s3:// URI for runs (default $SEQLAB_HOME/runs)")
     epochs: int = opt(8, "training epochs")
     batch_size: int = opt(64, "examples per step per worker")
-    lr: float = opt(2e-3, "AdamW learning rate")
+    lr: float | None = opt(None, "AdamW learning rate (default: the model's, 2e-3; minilm 5e-5)")
     weight_decay: float = opt(1e-2, "AdamW weight decay")
     grad_clip: float = opt(1.0, "gradient norm clip (0 = off)")
     seed: int = opt(0, "seed of initialisation and shuffling")
@@ -85,6 +108,8 @@ class TrainConfig:
     precision: str = opt("bf16", "on GPU: bf16, fp16 (with loss scaling) or fp32; CPU always runs fp32")
     keep_checkpoints: int = opt(3, "checkpoints kept, best by validation macro-F1 (the latest is always kept)")
     max_failures: int = opt(0, "worker-group restarts from the latest checkpoint after a failure")
+    tensorboard_dir: str | None = opt(None, "folder for TensorBoard event files (default: <run folder>/tensorboard "
+                                            "when runs are stored locally)")
 
     def __post_init__(self):
         if self.epochs < 1 or self.batch_size < 1 or self.num_workers < 1:

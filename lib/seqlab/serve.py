@@ -1,12 +1,13 @@
-"""Ray Serve application: a checkpoint behind ``POST /v1/classify`` with dynamic batching.
+"""Ray Serve application: a checkpoint behind ``POST /v1/classify`` (classifiers, with dynamic
+batching) or ``POST /v1/generate`` (the char-level generator).
 
-    serve run seqlab.serve:build_app checkpoint=results/cfpb/best.json
-    seqlab serve --checkpoint results/cfpb/best.json
+    serve run seqlab.serve:build_app checkpoint=results/cfpb-lstm/best.json
+    seqlab serve --checkpoint results/cfpb-lstm/best.json
 
 Bad input gets a 4xx whose body says what was wrong: ``{"error": "..."}``.
 """
 
-
+import asyncio
 import json
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from ray import serve
 
 from seqlab.checkpoint import local_dir
 from seqlab.errors import SeqlabError
-from seqlab.predict import TextClassifier
+from seqlab.predict import Predictor, TextClassifier, TextGenerator
 
 
 class ClassifyRequest(BaseModel):
@@ -35,6 +36,22 @@ class ClassifyResponse(BaseModel):
     predictions: list[Prediction]
 
 
+class GenerateRequest(BaseModel):
+    category: str | None = Field(None, description="category to imitate (required by a conditional model)",
+                                 examples=["Acne"])
+    prompt: str = Field("", max_length=1000, description="text the generated text continues")
+    length: int = Field(300, ge=1, le=2000, description="most characters to generate")
+    temperature: float = Field(0.5, gt=0, le=5, description="sampling temperature ('diversity'; 0.5 in write-up 000)")
+    n: int = Field(1, ge=1, le=16, description="texts to generate")
+    seed: int = Field(0, ge=0, description="random seed; the same request and seed give the same texts")
+
+
+class GenerateResponse(BaseModel):
+    model: str
+    category: str | None
+    texts: list[str]
+
+
 api = FastAPI(title="seqlab", description="Sequence models served with Ray Serve.")
 
 
@@ -43,16 +60,21 @@ def _field(loc) -> str:
     return "".join(f"[{p}]" if p.isdigit() else (f".{p}" if i else p) for i, p in enumerate(parts)) or "body"
 
 
+EXPECTED = {"/v1/classify": '{"texts": ["...", ...]}',
+            "/v1/generate": '{"category": "...", "prompt": "...", "length": 300, "temperature": 0.5}'}
+
+
 @api.exception_handler(RequestValidationError)
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
     first = exc.errors()[0]
-    expected = 'expected a JSON object {"texts": ["...", ...]} sent with Content-Type: application/json'
+    shape = EXPECTED.get(request.url.path, "a JSON object")
+    expected = f"expected a JSON object {shape} sent with Content-Type: application/json"
     if first.get("type") == "json_invalid":
         msg = f"body is not valid JSON; {expected}"
     elif tuple(first.get("loc", ())) == ("body",):
         msg = f"body is not a JSON object; {expected}"
     elif first.get("type") == "missing":
-        msg = f'missing field {_field(first["loc"])!r}; expected {{"texts": ["...", ...]}}'
+        msg = f"missing field {_field(first['loc'])!r}; expected {shape}"
     else:
         msg = f"{_field(first['loc'])}: {first['msg']}"
     return JSONResponse(status_code=422, content={"error": msg})
@@ -98,15 +120,24 @@ def resolve_checkpoint(ref: str) -> str:
 
 @serve.deployment(max_ongoing_requests=64, health_check_period_s=10)
 @serve.ingress(api)
-class TextClassifierDeployment:
+class ModelDeployment:
+    """Any seqlab checkpoint; the routes of the other task answer 404 naming the right one."""
+
     def __init__(self, checkpoint: str, *, max_texts: int = 64, max_chars: int = 20_000,
                  max_batch_size: int = 32, batch_wait_timeout_s: float = 0.01):
         with local_dir(resolve_checkpoint(checkpoint)) as d:
-            self.model = TextClassifier(d)
-        self.name = f"{self.model.meta['data']['name']}-{self.model.meta['model']['name']}"
+            task = Predictor(d).meta["task"]  # cheap: reading meta.json is what decides the class
+            self.model = (TextGenerator if task == "generate" else TextClassifier)(d)
+        self.name = self.model.name
         self.max_texts, self.max_chars = max_texts, max_chars
         self.classify_batch.set_max_batch_size(max_batch_size)
         self.classify_batch.set_batch_wait_timeout_s(batch_wait_timeout_s)
+
+    def _require(self, task: str, route: str) -> None:
+        if self.model.meta["task"] != task:
+            other = "/v1/generate" if task == "classify" else "/v1/classify"
+            kind = "text generator" if task == "classify" else "classifier"
+            raise BadInput(404, f"{route} is not served here: model {self.name!r} is a {kind}; use POST {other}")
 
     @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.01)
     async def classify_batch(self, requests: list[list[str]]) -> list[list[dict]]:
@@ -120,13 +151,31 @@ class TextClassifierDeployment:
 
     @api.post("/v1/classify", response_model=ClassifyResponse)
     async def classify(self, request: ClassifyRequest) -> dict:
+        self._require("classify", "/v1/classify")
         check_texts(request.texts, max_texts=self.max_texts, max_chars=self.max_chars)
         return {"model": self.name, "predictions": await self.classify_batch(request.texts)}
 
+    def generate_texts(self, request: GenerateRequest) -> list[str]:
+        """The request's texts; raises ``BadInput`` for a category the model does not know."""
+        try:
+            return self.model.generate(category=request.category, prompt=request.prompt, length=request.length,
+                                       temperature=request.temperature, n=request.n, seed=request.seed)
+        except SeqlabError as exc:
+            raise BadInput(422, str(exc)) from None
+
+    @api.post("/v1/generate", response_model=GenerateResponse)
+    async def generate(self, request: GenerateRequest) -> dict:
+        self._require("generate", "/v1/generate")
+        # sampling is a loop of small steps: run it off the event loop so health checks still answer
+        texts = await asyncio.to_thread(self.generate_texts, request)
+        return {"model": self.name, "category": request.category, "texts": texts}
+
     @api.get("/healthz")
     async def healthz(self) -> dict:
-        return {"status": "ok", "model": self.name, "labels": self.model.labels,
-                "epoch": self.model.meta["epoch"] + 1, "val_macro_f1": self.model.meta["metrics"]["val_macro_f1"]}
+        meta = self.model.meta
+        return {"status": "ok", "model": self.name, "task": meta["task"], "labels": self.model.labels,
+                "epoch": meta["epoch"] + 1,
+                "metrics": {k: v for k, v in meta["metrics"].items() if k.startswith("val_")}}
 
 
 def build_app(args: dict) -> serve.Application:
@@ -136,4 +185,4 @@ def build_app(args: dict) -> serve.Application:
         raise SeqlabError("build_app needs checkpoint=<checkpoint folder or best.json>")
     num_replicas = int(args.pop("num_replicas", 1))
     kwargs = {k: (float(v) if k == "batch_wait_timeout_s" else int(v)) for k, v in args.items() if k != "checkpoint"}
-    return TextClassifierDeployment.options(num_replicas=num_replicas).bind(args["checkpoint"], **kwargs)
+    return ModelDeployment.options(num_replicas=num_replicas).bind(args["checkpoint"], **kwargs)

@@ -2,7 +2,8 @@
 
 Data reaches the workers as ragged int32 arrays (ids + offsets) through the object store, and
 each worker takes its own shard of every epoch (rank::world), in length-bucketed batches so that
-packed sequences carry little padding.
+padded batches carry little padding. What differs between models (batching, forward call, loss,
+metrics) is the task's (:mod:`seqlab.tasks`); the loop is the same for all.
 """
 
 from __future__ import annotations
@@ -10,30 +11,14 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 
 from seqlab import checkpoint
-from seqlab.metrics import from_confusion
 from seqlab.models import build_model
-
-
-@dataclass
-class EncodedSplit:
-    ids: np.ndarray  # (total_tokens,) int32
-    offsets: np.ndarray  # (n + 1,) int64
-    labels: np.ndarray  # (n,) int64
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    @property
-    def lengths(self) -> np.ndarray:
-        return np.diff(self.offsets)
+from seqlab.tasks import EncodedSplit, make_task
 
 
 def bucket_batches(lengths: np.ndarray, batch_size: int, *, rank: int = 0, world: int = 1, seed: int = 0,
@@ -60,20 +45,6 @@ def bucket_batches(lengths: np.ndarray, batch_size: int, *, rank: int = 0, world
     return batches
 
 
-def collate(split: EncodedSplit, idx: np.ndarray) -> dict[str, torch.Tensor]:
-    lengths = split.lengths[idx]
-    tokens = np.zeros((len(idx), int(lengths.max())), dtype=np.int64)
-    for row, i in enumerate(idx):
-        seq = split.ids[split.offsets[i] : split.offsets[i + 1]]
-        tokens[row, : len(seq)] = seq
-    return {"tokens": torch.from_numpy(tokens), "lengths": torch.from_numpy(lengths),
-            "labels": torch.from_numpy(split.labels[idx])}
-
-
-def loss_fn(logits: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    return F.cross_entropy(logits.float(), batch["labels"])
-
-
 def autocast(device: torch.device, precision: str):
     if device.type != "cuda" or precision == "fp32":
         return torch.autocast(device.type, enabled=False)
@@ -81,26 +52,23 @@ def autocast(device: torch.device, precision: str):
 
 
 @torch.no_grad()
-def evaluate(model: torch.nn.Module, split: EncodedSplit, num_classes: int, *, batch_size: int = 256,
-             rank: int = 0, world: int = 1, device: torch.device = torch.device("cpu"),
-             precision: str = "fp32") -> dict[str, float]:
-    """Loss, accuracy and macro-F1 over the whole split; shards are summed across ranks."""
+def evaluate(model: torch.nn.Module, split: EncodedSplit, task, *, batch_size: int = 256, rank: int = 0,
+             world: int = 1, device: torch.device = torch.device("cpu"), precision: str = "fp32") -> dict[str, float]:
+    """The task's metrics over the whole split; each rank takes a shard and the sums are all-reduced."""
     model.eval()
-    cm = torch.zeros(num_classes, num_classes, dtype=torch.float64, device=device)
-    loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+    stats = torch.zeros(task.size, dtype=torch.float64, device=device)
     for idx in bucket_batches(split.lengths, batch_size, rank=rank, world=world, shuffle=False, pad_to_equal=False):
-        batch = {k: v.to(device, non_blocking=True) for k, v in collate(split, idx).items()}
+        batch = {k: v.to(device, non_blocking=True) for k, v in task.collate(split, idx).items()}
         with autocast(device, precision):
-            logits = model(batch["tokens"], batch["lengths"])
-        loss_sum += F.cross_entropy(logits.float(), batch["labels"], reduction="sum")
-        pred = logits.argmax(-1)
-        cm.index_put_((batch["labels"], pred), torch.ones_like(pred, dtype=cm.dtype), accumulate=True)
+            out = task.forward(model, batch)
+        stats += task.stats(out, batch)
     if world > 1 and dist.is_initialized():
-        dist.all_reduce(cm)
-        dist.all_reduce(loss_sum)
-    out = from_confusion(cm.cpu().numpy())
-    out["loss"] = float(loss_sum) / max(len(split), 1)
-    return out
+        dist.all_reduce(stats)
+    return task.summarise(stats)
+
+
+def better(a: float, b: float | None, mode: str) -> bool:
+    return b is None or (a >= b if mode == "max" else a <= b)
 
 
 def train_loop_per_worker(config: dict) -> None:
@@ -119,11 +87,18 @@ def train_loop_per_worker(config: dict) -> None:
     labels = config["labels"]
 
     torch.manual_seed(train_cfg["seed"])  # same initial weights on every rank; DDP broadcasts rank 0's anyway
+    task = make_task(config["task"], len(labels))
     model = build_model(model_cfg["name"], vocab_size=len(config["tokenizer"]["vocab"]), num_classes=len(labels),
                         **model_cfg["kwargs"])
+    if config.get("embeddings") is not None:  # pre-trained word vectors, (vocab, embed_dim)
+        vectors = config["embeddings"]
+        vectors = ray.get(vectors) if isinstance(vectors, ray.ObjectRef) else vectors
+        with torch.no_grad():
+            model.embed.weight.copy_(torch.from_numpy(vectors))
     model = ray.train.torch.prepare_model(model)
     device = ray.train.torch.get_device()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=train_cfg["lr"], weight_decay=train_cfg["weight_decay"])
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=train_cfg["lr"],
+                                  weight_decay=train_cfg["weight_decay"])
     scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and train_cfg["precision"] == "fp16")
     raw_model = model.module if hasattr(model, "module") else model
 
@@ -139,6 +114,11 @@ def train_loop_per_worker(config: dict) -> None:
             start_epoch, best = meta["epoch"] + 1, meta.get("best", {})
         if rank == 0:
             print(f"[seqlab] resuming from epoch {start_epoch} ({resume.path})", flush=True)
+    writer = None
+    if rank == 0 and config.get("tensorboard_dir"):
+        from torch.utils.tensorboard import SummaryWriter
+
+        writer = SummaryWriter(config["tensorboard_dir"])
 
     for epoch in range(start_epoch, train_cfg["epochs"]):
         model.train()
@@ -146,10 +126,10 @@ def train_loop_per_worker(config: dict) -> None:
         batches = bucket_batches(train_split.lengths, train_cfg["batch_size"], rank=rank, world=world,
                                  seed=train_cfg["seed"] * 1000 + epoch)
         for step, idx in enumerate(batches):
-            batch = {k: v.to(device, non_blocking=True) for k, v in collate(train_split, idx).items()}
+            batch = {k: v.to(device, non_blocking=True) for k, v in task.collate(train_split, idx).items()}
             with autocast(device, train_cfg["precision"]):
-                logits = model(batch["tokens"], batch["lengths"])
-            loss = loss_fn(logits, batch)
+                out = task.forward(model, batch)
+            loss = task.loss(out, batch)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             if train_cfg["grad_clip"] > 0:
@@ -164,30 +144,37 @@ def train_loop_per_worker(config: dict) -> None:
                 print(f"[seqlab] epoch {epoch + 1}/{train_cfg['epochs']} step {step + 1}/{len(batches)} "
                       f"loss {loss.item():.4f}", flush=True)
         train_time = time.perf_counter() - t0
-        val = evaluate(raw_model, val_split, len(labels), rank=rank, world=world, device=device,
+        val = evaluate(raw_model, val_split, task, rank=rank, world=world, device=device,
                        precision=train_cfg["precision"])
         metrics = {
             "epoch": epoch + 1,
             "train_loss": float(loss_sum) / max(seen, 1),
-            "val_loss": val["loss"],
-            "val_accuracy": val["accuracy"],
-            "val_macro_f1": val["macro_f1"],
+            **{f"val_{k}": v for k, v in val.items()},
             "train_samples_per_s": seen * world / train_time,
             "train_tokens_per_s": tokens_seen * world / train_time,
             "epoch_time_s": train_time,
         }
-        if val["macro_f1"] >= best.get("val_macro_f1", -1):
-            best = {"epoch": epoch + 1, "val_macro_f1": val["macro_f1"], "val_accuracy": val["accuracy"]}
+        if better(metrics[task.metric], best.get(task.metric), task.mode):
+            best = {"epoch": epoch + 1, **{k: v for k, v in metrics.items() if k.startswith("val_")}}
         if rank == 0:
-            print(f"[seqlab] epoch {epoch + 1}: train_loss {metrics['train_loss']:.4f} val_loss {val['loss']:.4f} "
-                  f"val_acc {val['accuracy']:.4f} val_macro_f1 {val['macro_f1']:.4f} "
+            shown = " ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k.startswith("val_"))
+            print(f"[seqlab] epoch {epoch + 1}: train_loss {metrics['train_loss']:.4f} {shown} "
                   f"({metrics['train_samples_per_s']:.0f} samples/s)", flush=True)
+        if writer is not None:
+            for k, v in metrics.items():
+                if k != "epoch":
+                    writer.add_scalar(k.replace("_", "/", 1) if k.startswith(("val_", "train_")) else k, v,
+                                      epoch + 1)
+            writer.flush()
         with tempfile.TemporaryDirectory() as tmp:
             ckpt = None
             if rank == 0:
-                meta = {"signature": config["signature"], "model": model_cfg, "labels": labels,
-                        "vocab_size": len(config["tokenizer"]["vocab"]), "epoch": epoch, "metrics": metrics,
-                        "best": best, "train": train_cfg, "data": config["card"]}
+                meta = {"signature": config["signature"], "task": config["task"], "model": model_cfg,
+                        "labels": labels, "vocab_size": len(config["tokenizer"]["vocab"]), "epoch": epoch,
+                        "metrics": metrics, "best": best, "train": train_cfg, "data": config["card"],
+                        "max_len": config["max_len"]}
                 checkpoint.save(tmp, model=raw_model, optimizer=optimizer, meta=meta, tokenizer=config["tokenizer"])
                 ckpt = ray.train.Checkpoint.from_directory(tmp)
             ray.train.report(metrics, checkpoint=ckpt, checkpoint_dir_name=f"epoch_{epoch + 1:03d}")
+    if writer is not None:
+        writer.close()

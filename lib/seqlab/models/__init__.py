@@ -1,30 +1,63 @@
-"""Model registry: a plain dict from name to builder.
+"""Model registry: a plain dict from name to builder, with the task it learns and its tokenizer.
 
-A builder takes the data-dependent sizes (``vocab_size``, ``num_classes``) and the model's
-own keyword arguments, and returns an ``nn.Module`` whose ``forward(tokens, lengths)`` gives logits.
+A builder takes the data-dependent sizes (``vocab_size``, ``num_classes``) and the model's own
+keyword arguments. Classifiers give ``forward(tokens, lengths) -> (b, classes)`` logits; the
+generator ``forward(tokens, lengths, category) -> (b, t, vocab)`` (see :mod:`seqlab.tasks`).
+Builders are named by import path, so ``transformers`` is imported only when MiniLM is used.
 """
 
 from __future__ import annotations
 
+import importlib
 import inspect
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch.nn as nn
 
 from seqlab.errors import SeqlabError
-from seqlab.models.lstm import LSTMClassifier
 
-MODELS: dict[str, Callable[..., nn.Module]] = {
-    "lstm": LSTMClassifier,
+
+@dataclass(frozen=True)
+class Entry:
+    target: str  # "module:callable"
+    task: str  # "classify" or "generate" (seqlab.tasks)
+    tokenizer: str  # "word", "char" or "wordpiece" (seqlab.tokenizer.TOKENIZERS)
+    summary: str
+    lr: float = 2e-3  # AdamW learning rate when --lr is not given
+
+    @property
+    def builder(self) -> Callable[..., nn.Module]:
+        module, name = self.target.split(":")
+        return getattr(importlib.import_module(module), name)
+
+    def options(self) -> list[str]:
+        return [p for p in inspect.signature(self.builder).parameters if p not in ("vocab_size", "num_classes")]
+
+
+MODELS: dict[str, Entry] = {
+    "lstm": Entry("seqlab.models.lstm:LSTMClassifier", "classify", "word",
+                  "LSTM classifier, max-pooled or last state (write-ups 001, 002)"),
+    "lstm-stacked": Entry("seqlab.models.lstm:lstm_stacked", "classify", "word",
+                          "two stacked LSTMs of 50 and 20 units (write-up 002)"),
+    "cnn": Entry("seqlab.models.cnn:CNNClassifier", "classify", "word",
+                 "1D-CNN over word embeddings, 3 x Conv1D(128, 5) (write-up 000)"),
+    "minilm": Entry("seqlab.models.bert:MiniLMClassifier", "classify", "wordpiece",
+                    "all-MiniLM-L6-v2 fine-tuned (BERT family, write-up 000)", lr=5e-5),
+    "char-lstm": Entry("seqlab.models.charlm:CharLSTM", "generate", "char",
+                       "char-level LSTM text generator, per category or conditional (write-up 000)"),
 }
 
 
-def build_model(name: str, **kwargs) -> nn.Module:
+def entry(name: str) -> Entry:
     if name not in MODELS:
         raise SeqlabError(f"unknown model {name!r}; available: {', '.join(sorted(MODELS))}")
-    builder = MODELS[name]
-    accepted = set(inspect.signature(builder).parameters)
-    unknown = sorted(set(kwargs) - accepted)
+    return MODELS[name]
+
+
+def build_model(name: str, **kwargs) -> nn.Module:
+    e = entry(name)
+    unknown = sorted(set(kwargs) - set(e.options()) - {"vocab_size", "num_classes"})
     if unknown:
-        raise SeqlabError(f"model {name!r} has no option {unknown[0]!r}; options: {', '.join(sorted(accepted))}")
-    return builder(**kwargs)
+        raise SeqlabError(f"model {name!r} has no option {unknown[0]!r}; options: {', '.join(sorted(e.options()))}")
+    return e.builder(**kwargs)

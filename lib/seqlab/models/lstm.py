@@ -41,20 +41,30 @@ class LSTMClassifier(nn.Module):
         bidirectional: bool = False,
         pooling: str = "max",
         head_dim: int = 256,
+        hidden2: int = 0,
+        freeze_embeddings: bool = False,
     ):
         super().__init__()
         if pooling not in ("max", "last"):
             raise ValueError(f"pooling must be 'max' or 'last', got {pooling!r}")
         self.pooling = pooling
+        if hidden2 and bidirectional:
+            raise ValueError("hidden2 (a second, narrower LSTM) needs bidirectional=False")
         self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=0)
+        self.embed.weight.requires_grad_(not freeze_embeddings)
         self.spatial_dropout = SpatialDropout(spatial_dropout)
         self.lstm = nn.LSTM(embed_dim, hidden, num_layers=num_layers, batch_first=True,
                             bidirectional=bidirectional, dropout=dropout if num_layers > 1 else 0.0)
-        feat = hidden * (2 if bidirectional else 1)
-        self.head = nn.Sequential(
-            nn.Dropout(dropout), nn.Linear(feat, head_dim), nn.ReLU(), nn.Dropout(dropout),
-            nn.Linear(head_dim, num_classes),
-        )
+        # seed 002 stacks LSTM(50) -> LSTM(20): a second LSTM of its own width over the first's states
+        self.lstm2 = nn.LSTM(hidden, hidden2, batch_first=True) if hidden2 else None
+        feat = hidden2 or hidden * (2 if bidirectional else 1)
+        if head_dim:
+            self.head = nn.Sequential(
+                nn.Dropout(dropout), nn.Linear(feat, head_dim), nn.ReLU(), nn.Dropout(dropout),
+                nn.Linear(head_dim, num_classes),
+            )
+        else:  # straight to the output layer, as seed 002's Dense(9, softmax)
+            self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(feat, num_classes))
 
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         # tokens: (b, t) int64 right-padded with 0; lengths: (b,) int64
@@ -71,6 +81,9 @@ class LSTMClassifier(nn.Module):
             # right padding and masking it afterwards is exact. On CPU this is ~6x faster to train
             # than packing (oneDNN path); length-bucketed batches keep the padding small.
             out, _ = self.lstm(x)  # (b, t, hidden)
+            if self.lstm2 is not None:
+                self.lstm2.flatten_parameters()
+                out, _ = self.lstm2(out)  # (b, t, hidden2)
         if self.pooling == "last":
             if self.lstm.bidirectional:
                 feat = torch.cat([h[-2], h[-1]], dim=-1)  # final layer, both directions
@@ -81,3 +94,11 @@ class LSTMClassifier(nn.Module):
             pad = torch.arange(out.shape[1], device=out.device)[None, :] >= lengths.to(out.device)[:, None]
             feat = out.masked_fill(pad[..., None], float("-inf")).max(dim=1).values  # (b, feat)
         return self.head(feat)  # (b, num_classes) logits
+
+
+def lstm_stacked(*, vocab_size: int, num_classes: int, embed_dim: int = 128, hidden: int = 50, hidden2: int = 20,
+                 dropout: float = 0.2, spatial_dropout: float = 0.0, freeze_embeddings: bool = False) -> LSTMClassifier:
+    """Seed 002: Embedding -> LSTM(50) -> LSTM(20) -> Dense(classes); last state of the second LSTM."""
+    return LSTMClassifier(vocab_size=vocab_size, num_classes=num_classes, embed_dim=embed_dim, hidden=hidden,
+                          hidden2=hidden2, dropout=dropout, spatial_dropout=spatial_dropout, pooling="last",
+                          head_dim=0, freeze_embeddings=freeze_embeddings)

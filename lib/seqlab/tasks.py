@@ -1,0 +1,157 @@
+"""What a model learns: batching, forward call, loss and validation metrics, once per task.
+
+The training loop and evaluation call only these methods, so no ``if model_type`` appears in them:
+
+    batch = task.collate(split, idx)
+    out = task.forward(model, batch)
+    loss = task.loss(out, batch)
+    stats += task.stats(out, batch)    # a 1-D float64 tensor, summed over batches and ranks
+    metrics = task.summarise(stats)    # plain floats
+
+``classify``: one label per text (the classifiers). ``generate``: next-character prediction
+(the char-level generator); a sequence's label is its category, the conditional model's input.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from seqlab.metrics import from_confusion
+
+
+@dataclass
+class EncodedSplit:
+    ids: np.ndarray  # (total_tokens,) int32
+    offsets: np.ndarray  # (n + 1,) int64
+    labels: np.ndarray  # (n,) int64
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+
+def pad_rows(split: EncodedSplit, idx: np.ndarray, *, start: int = 0, stop: int = 0, fill: int = 0) -> np.ndarray:
+    """(len(idx), longest) int64 matrix of the sequences ``idx``, each cut to ``[start, len + stop)``."""
+    lengths = split.lengths[idx] - start + stop
+    out = np.full((len(idx), int(lengths.max())), fill, dtype=np.int64)
+    for row, i in enumerate(idx):
+        seq = split.ids[split.offsets[i] + start : split.offsets[i + 1] + stop]
+        out[row, : len(seq)] = seq
+    return out
+
+
+def gather(ids: np.ndarray, starts: np.ndarray, ends: np.ndarray, labels: np.ndarray) -> EncodedSplit:
+    """A new split of the pieces ``ids[starts[i]:ends[i]]``."""
+    pieces = [ids[a:b] for a, b in zip(starts, ends)]
+    offsets = np.concatenate([[0], np.cumsum(ends - starts)]).astype(np.int64)
+    flat = np.concatenate(pieces).astype(np.int32) if pieces else np.zeros(0, np.int32)
+    return EncodedSplit(flat, offsets, labels)
+
+
+def label_ids(values, labels: list[str]) -> np.ndarray:
+    """Index of each label in ``labels``; -1 for a label the model does not know."""
+    index = {lab: i for i, lab in enumerate(labels)}
+    return np.array([index.get(v, -1) for v in values], dtype=np.int64)
+
+
+def encode(tokenizer, texts, labels: np.ndarray, task, *, max_len: int) -> EncodedSplit:
+    """Texts -> the task's training sequences; rows whose label is -1 (unknown) are dropped."""
+    ids, offsets = tokenizer.encode_many(list(texts))
+    keep = np.flatnonzero(labels >= 0)
+    split = gather(ids, offsets[keep], offsets[keep + 1], labels[keep])
+    return task.prepare(split, max_len)
+
+
+class Classification:
+    metric, mode = "val_macro_f1", "max"
+
+    def __init__(self, num_classes: int):
+        self.num_classes = num_classes
+        self.size = 1 + num_classes * num_classes  # length of stats()
+
+    def prepare(self, split: EncodedSplit, max_len: int) -> EncodedSplit:
+        return split  # the tokenizer already kept the first max_len tokens
+
+    def collate(self, split: EncodedSplit, idx: np.ndarray) -> dict[str, torch.Tensor]:
+        return {"tokens": torch.from_numpy(pad_rows(split, idx)), "lengths": torch.from_numpy(split.lengths[idx]),
+                "labels": torch.from_numpy(split.labels[idx])}
+
+    def forward(self, model, batch):
+        return model(batch["tokens"], batch["lengths"])  # (b, num_classes) logits
+
+    def loss(self, logits, batch):
+        return F.cross_entropy(logits.float(), batch["labels"])
+
+    def stats(self, logits, batch) -> torch.Tensor:
+        # [loss sum, confusion matrix (true, predicted) flattened]
+        c = self.num_classes
+        cells = torch.bincount(batch["labels"] * c + logits.argmax(-1), minlength=c * c)
+        loss = F.cross_entropy(logits.float(), batch["labels"], reduction="sum")
+        return torch.cat([loss.reshape(1).double(), cells.double()])
+
+    def summarise(self, stats: torch.Tensor) -> dict[str, float]:
+        cm = stats[1:].reshape(self.num_classes, self.num_classes).cpu().numpy()
+        out = from_confusion(cm)
+        out["loss"] = float(stats[0]) / max(cm.sum(), 1)
+        return out
+
+
+class LanguageModel:
+    """Next-token prediction over ``<bos> text <eos>``: inputs drop the last id, targets the first."""
+
+    metric, mode = "val_nats_per_char", "min"
+    size = 3  # length of stats()
+
+    def prepare(self, split: EncodedSplit, max_len: int) -> EncodedSplit:
+        """Cut each ``<bos> text <eos>`` into windows of ``max_len`` predictions (``max_len + 1`` ids).
+
+        Consecutive windows share one id, so every character is predicted exactly once, and all of
+        a text is used however long it is (truncated back-propagation through time).
+        """
+        starts, ends, labels = [], [], []
+        for i in range(len(split)):
+            a, b = int(split.offsets[i]), int(split.offsets[i + 1])
+            for s in range(a, b - 1, max_len):
+                starts.append(s)
+                ends.append(min(s + max_len + 1, b))
+                labels.append(split.labels[i])
+        return gather(split.ids, np.array(starts, np.int64), np.array(ends, np.int64), np.array(labels, np.int64))
+
+    def collate(self, split: EncodedSplit, idx: np.ndarray) -> dict[str, torch.Tensor]:
+        return {"tokens": torch.from_numpy(pad_rows(split, idx, stop=-1)),
+                "targets": torch.from_numpy(pad_rows(split, idx, start=1, fill=-100)),
+                "lengths": torch.from_numpy(split.lengths[idx] - 1),
+                "labels": torch.from_numpy(split.labels[idx])}
+
+    def forward(self, model, batch):
+        return model(batch["tokens"], batch["lengths"], batch["labels"])  # (b, t, vocab) logits
+
+    def loss(self, logits, batch):
+        return F.cross_entropy(logits.float().flatten(0, 1), batch["targets"].flatten(), ignore_index=-100)
+
+    def stats(self, logits, batch) -> torch.Tensor:
+        # [nats summed over predicted characters, characters, correct argmax predictions]
+        targets = batch["targets"].flatten()
+        flat = logits.float().flatten(0, 1)
+        loss = F.cross_entropy(flat, targets, ignore_index=-100, reduction="sum")
+        real = targets != -100
+        correct = (flat.argmax(-1) == targets)[real].sum()
+        return torch.stack([loss.double(), real.sum().double(), correct.double()])
+
+    def summarise(self, stats: torch.Tensor) -> dict[str, float]:
+        nats, chars, correct = (float(x) for x in stats)
+        per_char = nats / max(chars, 1)
+        return {"loss": per_char, "nats_per_char": per_char, "bits_per_char": per_char / math.log(2),
+                "char_accuracy": correct / max(chars, 1)}
+
+
+def make_task(name: str, num_classes: int):
+    return {"classify": lambda: Classification(num_classes), "generate": LanguageModel}[name]()
