@@ -57,6 +57,8 @@ def load_records(out_dir: Path) -> list[dict]:
 
 
 def classifier_table(records: list[dict], out_dir: Path) -> None:
+    if not any("macro_f1" in r["test"] for r in records):
+        return
     rows = [{"dataset": r["dataset"], "model": r["model"], "embeddings": r["embeddings"], "epochs": r["epochs"],
              "test accuracy": r["test"]["accuracy"], "test macro-F1": r["test"]["macro_f1"], "test n": r["test"]["n"],
              "train time (s)": r["train_time_s"], "run": r["name"]}
@@ -157,7 +159,8 @@ def _made_by(records: list[dict]) -> str:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--config", default="configs/experiments/text.yaml", help="experiment list (YAML)")
-    p.add_argument("--only", default="", help="run only the runs whose name contains this text")
+    p.add_argument("--only", default="", help="run only the runs whose name contains one of these comma-separated "
+                                              "texts (e.g. cfpb,sentences)")
     p.add_argument("--storage-path", default=str(seqlab_home() / "runs" / "text"), help="where the runs live")
     p.add_argument("--results-dir", default="results/text", help="where the tables and plots go")
     p.add_argument("--tables-only", action="store_true", help="rebuild the tables from runs/*.json, train nothing")
@@ -167,8 +170,9 @@ def main() -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     if not args.tables_only:
         init_ray()
+        only = [x for x in args.only.split(",") if x] or [""]
         for spec in cfg["runs"] + cfg["generators"]:
-            if args.only in spec["name"]:
+            if any(x in spec["name"] for x in only):
                 print(f"[seqlab] === {spec['name']}", flush=True)
                 train(spec, cfg["common"], args.storage_path, out_dir)
     records = load_records(out_dir)

@@ -16,7 +16,7 @@ def seqlab(*args, **kw):
     return subprocess.run([sys.executable, "-m", "seqlab.cli", *args], capture_output=True, text=True, **kw)
 
 
-@pytest.mark.parametrize("command", ["data", "train", "tune", "serve", "predict", "demo"])
+@pytest.mark.parametrize("command", ["data", "train", "tune", "serve", "predict", "generate", "models", "demo"])
 def test_help_explains_every_command(command):
     out = seqlab(command, "--help")
     assert out.returncode == 0 and "usage: seqlab " + command in out.stdout
@@ -32,6 +32,15 @@ def test_bad_input_is_one_line_not_a_traceback(tmp_path):
          "does not exist"),
         (["predict", "--checkpoint", str(tmp_path), "hello"], "not a seqlab checkpoint"),
         (["train", "--config", str(tmp_path / "missing.yaml")], "does not exist"),
+        (["train", "--model", "gru"], "unknown model 'gru'; available: char-lstm, cnn, lstm, lstm-stacked, minilm"),
+        (["train", "--model", "cnn", "--hidden", "64", "--dataset", "drugs-rating"], "model 'cnn' has no option 'hidden'"),
+        (["train", "--embeddings", "glove"], "embeddings must be random, spacy or word2vec"),
+        (["train", "--dataset", "sentence5"], "is not a built-in dataset"),
+        (["train", "--dataset", "drugs-condition", "--keep-labels", "Flu"], "'Flu' is not a label of drugs-condition"),
+        (["train", "--dataset", "drugs-rating", "--model", "minilm", "--embeddings", "spacy"],
+         "model 'minilm' has no word embedding layer"),
+        (["generate", "--checkpoint", str(tmp_path), "--temperature", "0"], "--temperature must be > 0"),
+        (["tune", "--model", "minilm", "--dataset", "drugs-rating", "--limit", "20"], "has no LSTM width to search"),
     ]:
         out = seqlab(*args)
         assert out.returncode == 2, out.stderr
@@ -78,3 +87,22 @@ def test_parser_builds():
 def test_job_scripts_are_the_cli(job, command):
     out = subprocess.run([sys.executable, str(ROOT / "jobs" / f"{job}.py"), "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and f"usage: seqlab {command}" in out.stdout
+
+
+def test_models_lists_every_model_with_its_task():
+    out = seqlab("models")
+    assert out.returncode == 0
+    for name, task in [("lstm", "classify"), ("lstm-stacked", "classify"), ("cnn", "classify"),
+                       ("minilm", "classify"), ("char-lstm", "generate")]:
+        assert any(line.startswith(name + " ") and task in line for line in out.stdout.splitlines()), out.stdout
+
+
+def test_experiment_list_parses():
+    import shlex
+
+    spec = yaml.safe_load((ROOT / "configs" / "experiments" / "text.yaml").read_text())
+    names = [r["name"] for r in spec["runs"] + spec["generators"]]
+    assert len(names) == len(set(names)) and spec["recognisability"]["classifier"] in names
+    for r in spec["runs"] + spec["generators"]:
+        _, c = parse(["train", *shlex.split(spec["common"]), *shlex.split(r["args"])])
+        assert c["train"].num_workers == 2, r["name"]

@@ -58,8 +58,8 @@ def _headline(metrics: dict) -> str:
 def cmd_train(cfg: dict, args) -> dict:
     from seqlab.runner import best_checkpoint_path, fit, init_ray, prepare_inputs
 
-    init_ray()
     inputs = prepare_inputs(cfg["data"], cfg["model"])
+    init_ray()
     t0 = time.perf_counter()
     result = fit(inputs, cfg["model"], cfg["train"])
     best = best_checkpoint_path(result, inputs["task"])
@@ -79,11 +79,12 @@ def results_name(card: dict, model: str) -> str:
 def cmd_tune(cfg: dict, args) -> dict:
     from seqlab import provenance
     from seqlab.runner import init_ray, prepare_inputs
-    from seqlab.search import run_search, summarise, write_results
+    from seqlab.search import check_searchable, run_search, summarise, write_results
     from seqlab.tasks import make_task
 
-    init_ray()
+    check_searchable(cfg["model"].model)
     inputs = prepare_inputs(cfg["data"], cfg["model"])
+    init_ray()
     task = make_task(inputs["task"], len(inputs["labels"]))
     t0 = time.perf_counter()
     grid = run_search(inputs, cfg["model"], cfg["train"], cfg["search"])

@@ -86,6 +86,16 @@ class ModelConfig:
             v = getattr(self, name)
             if v is not None and not 0 <= v < 1:
                 raise SeqlabError(f"{name} must be in [0, 1), got {v}")
+        from seqlab.models import entry
+
+        spec = entry(self.model)  # an unknown name fails here, listing the models
+        unknown = sorted(set(self.kwargs()) - set(spec.options()))
+        if unknown:
+            raise SeqlabError(f"model {self.model!r} has no option {unknown[0]!r}; options: "
+                              f"{', '.join(sorted(spec.options()))}")
+        if self.embeddings != "random" and "freeze_embeddings" not in spec.options():
+            raise SeqlabError(f"--embeddings {self.embeddings}: model {self.model!r} has no word embedding layer; "
+                              f"use lstm, lstm-stacked or cnn")
 
     def kwargs(self) -> dict:
         """The options that were set, for the model's builder."""

@@ -76,12 +76,10 @@ def prepare_inputs(data_cfg: DataConfig, model_cfg: ModelConfig | None = None) -
                for split, df in frames.items()}
     card = {k: prepared.card[k] for k in ("name", "sha256", "counts", "split_rule")}
     card.update(root=str(prepared.root), limit=data_cfg.limit, keep_labels=data_cfg.kept_labels())
-    inputs = {"data": encoded, "labels": labels, "task": spec.task, "tokenizer": tokenizer.to_dict(), "card": card,
+    inputs = {"data": encoded, "labels": labels, "task": spec.task, "tokenizer": tokenizer.to_dict(),
+              "vocab_size": len(tokenizer), "card": card,
               "data_config": dataclasses.asdict(data_cfg), "embeddings": None}
-    if model_cfg.embeddings != "random":
-        if spec.tokenizer != "word" or "freeze_embeddings" not in spec.options():
-            raise SeqlabError(f"--embeddings {model_cfg.embeddings}: model {model_cfg.model!r} has no word embedding "
-                              f"layer; use lstm, lstm-stacked or cnn")
+    if model_cfg.embeddings != "random":  # ModelConfig checked that the model has an embedding layer
         from seqlab.embeddings import embedding_matrix
 
         dim = model_cfg.embed_dim or 300
@@ -95,7 +93,7 @@ def prepare_inputs(data_cfg: DataConfig, model_cfg: ModelConfig | None = None) -
 
 def signature(inputs: dict, model_cfg: ModelConfig) -> str:
     """What makes a checkpoint usable for resuming: model options, data settings, vocabulary."""
-    vocab = hashlib.sha256("\n".join(inputs["tokenizer"]["vocab"]).encode()).hexdigest()
+    vocab = hashlib.sha256(json.dumps(inputs["tokenizer"], sort_keys=True).encode()).hexdigest()
     blob = json.dumps({"model": dataclasses.asdict(model_cfg), "data": inputs["data_config"], "vocab": vocab},
                       sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
@@ -135,7 +133,7 @@ def fit(inputs: dict, model_cfg: ModelConfig, train_cfg: TrainConfig, *, name: s
     if inputs["embeddings"] is not None:
         kwargs["embed_dim"] = inputs["embeddings"].shape[1]
     # build once on the driver so a bad model option fails here, in one line, not in every worker
-    build_model(model_cfg.model, vocab_size=len(inputs["tokenizer"]["vocab"]), num_classes=len(inputs["labels"]),
+    build_model(model_cfg.model, vocab_size=inputs["vocab_size"], num_classes=len(inputs["labels"]),
                 **kwargs)
     data = {k: v for k, v in inputs["data"].items() if k != "test"}  # the test split stays on the driver
     name, storage_path = name or train_cfg.name, storage_path or train_cfg.resolved_storage()
@@ -151,6 +149,7 @@ def fit(inputs: dict, model_cfg: ModelConfig, train_cfg: TrainConfig, *, name: s
         "embeddings": None if inputs["embeddings"] is None else ray.put(inputs["embeddings"]),
         "labels": inputs["labels"],
         "tokenizer": inputs["tokenizer"],
+        "vocab_size": inputs["vocab_size"],
         "card": inputs["card"],
         "model": {"name": model_cfg.model, "kwargs": kwargs},
         "train": dataclasses.asdict(train_cfg),

@@ -33,6 +33,12 @@ def search_space(cfg: SearchConfig) -> dict:
     return space
 
 
+def check_searchable(model: str) -> None:
+    if not {"hidden", "dropout"} <= set(entry(model).options()):
+        searchable = [m for m, e in MODELS.items() if {"hidden", "dropout"} <= set(e.options())]
+        raise SeqlabError(f"model {model!r} has no LSTM width to search; searchable models: {', '.join(searchable)}")
+
+
 def trial_name(trial) -> str:
     # Named from the config alone (Tune's trial ids are random): the seeded sampler makes it repeatable
     c = trial.config
@@ -56,10 +62,7 @@ def run_search(inputs: dict, model_cfg: ModelConfig, train_cfg: TrainConfig, cfg
     from ray.tune.schedulers import ASHAScheduler
     from ray.tune.search.optuna import OptunaSearch
 
-    if not {"hidden", "dropout"} <= set(entry(model_cfg.model).options()):
-        searchable = [m for m, e in MODELS.items() if {"hidden", "dropout"} <= set(e.options())]
-        raise SeqlabError(f"model {model_cfg.model!r} has no LSTM width to search; searchable models: "
-                          f"{', '.join(searchable)}")
+    check_searchable(model_cfg.model)
     task = make_task(inputs["task"], len(inputs["labels"]))
     storage = train_cfg.resolved_storage()
     experiment = f"{storage.rstrip('/')}/{cfg.search_name}"

@@ -100,7 +100,7 @@ class Classification:
     def summarise(self, stats: torch.Tensor) -> dict[str, float]:
         cm = stats[1:].reshape(self.num_classes, self.num_classes).cpu().numpy()
         out = from_confusion(cm)
-        out["loss"] = float(stats[0]) / max(cm.sum(), 1)
+        out["loss"] = float(stats[0]) / max(float(cm.sum()), 1.0)
         return out
 
 

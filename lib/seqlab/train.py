@@ -88,13 +88,13 @@ def train_loop_per_worker(config: dict) -> None:
 
     torch.manual_seed(train_cfg["seed"])  # same initial weights on every rank; DDP broadcasts rank 0's anyway
     task = make_task(config["task"], len(labels))
-    model = build_model(model_cfg["name"], vocab_size=len(config["tokenizer"]["vocab"]), num_classes=len(labels),
+    model = build_model(model_cfg["name"], vocab_size=config["vocab_size"], num_classes=len(labels),
                         **model_cfg["kwargs"])
     if config.get("embeddings") is not None:  # pre-trained word vectors, (vocab, embed_dim)
         vectors = config["embeddings"]
         vectors = ray.get(vectors) if isinstance(vectors, ray.ObjectRef) else vectors
         with torch.no_grad():
-            model.embed.weight.copy_(torch.from_numpy(vectors))
+            model.embed.weight.copy_(torch.tensor(vectors))
     model = ray.train.torch.prepare_model(model)
     device = ray.train.torch.get_device()
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=train_cfg["lr"],
@@ -170,7 +170,7 @@ def train_loop_per_worker(config: dict) -> None:
             ckpt = None
             if rank == 0:
                 meta = {"signature": config["signature"], "task": config["task"], "model": model_cfg,
-                        "labels": labels, "vocab_size": len(config["tokenizer"]["vocab"]), "epoch": epoch,
+                        "labels": labels, "vocab_size": config["vocab_size"], "epoch": epoch,
                         "metrics": metrics, "best": best, "train": train_cfg, "data": config["card"],
                         "max_len": config["max_len"]}
                 checkpoint.save(tmp, model=raw_model, optimizer=optimizer, meta=meta, tokenizer=config["tokenizer"])
