@@ -52,6 +52,16 @@ def train(spec: dict, common: str, storage: str, out_dir: Path) -> dict:
     return record
 
 
+def copy_cards(records: list[dict], out_dir: Path) -> None:
+    """Each dataset's card (source, licence, sha256, split rule, class balance) beside the tables."""
+    from seqlab.data import prepare
+
+    (out_dir / "datasets").mkdir(exist_ok=True)
+    for name in sorted({r["dataset"] for r in records}):
+        card = prepare(name).root / "README.md"
+        (out_dir / "datasets" / f"{name}.md").write_text(card.read_text())
+
+
 def load_records(out_dir: Path) -> list[dict]:
     return [json.loads(p.read_text()) for p in sorted((out_dir / "runs").glob("*.json"))]
 
@@ -176,6 +186,7 @@ def main() -> None:
                 print(f"[seqlab] === {spec['name']}", flush=True)
                 train(spec, cfg["common"], args.storage_path, out_dir)
     records = load_records(out_dir)
+    copy_cards(records, out_dir)
     classifier_table(records, out_dir)
     if any("nats_per_char" in r["test"] for r in records):
         generator_table(records, out_dir)

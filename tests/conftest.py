@@ -7,6 +7,18 @@ import pytest
 os.environ.setdefault("RAY_TRAIN_ENABLE_PRINT_PATCH", "0")
 
 
+def batch(lengths, vocab=50, pad_to=None, seed=0):
+    """Random token ids right-padded with 0: ``(tokens (b, t), lengths (b,))``."""
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    t = max(lengths) if pad_to is None else pad_to
+    tokens = torch.zeros(len(lengths), t, dtype=torch.long)
+    for i, n in enumerate(lengths):
+        tokens[i, :n] = torch.randint(2, vocab, (n,), generator=g)
+    return tokens, torch.tensor(lengths)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -3,16 +3,8 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
+from conftest import batch
 from seqlab.models.cnn import CNNClassifier
-
-
-def batch(lengths, vocab=50, pad_to=None, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    t = max(lengths) if pad_to is None else pad_to
-    tokens = torch.zeros(len(lengths), t, dtype=torch.long)
-    for i, n in enumerate(lengths):
-        tokens[i, :n] = torch.randint(2, vocab, (n,), generator=g)
-    return tokens, torch.tensor(lengths)
 
 
 def small(**kwargs):

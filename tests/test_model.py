@@ -4,20 +4,12 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import batch
 from seqlab import checkpoint
 from seqlab.errors import SeqlabError
 from seqlab.models import build_model
 from seqlab.tasks import Classification, EncodedSplit
 from seqlab.train import bucket_batches
-
-
-def batch(lengths, vocab=50, pad_to=None, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    t = max(lengths) if pad_to is None else pad_to
-    tokens = torch.zeros(len(lengths), t, dtype=torch.long)
-    for i, n in enumerate(lengths):
-        tokens[i, :n] = torch.randint(2, vocab, (n,), generator=g)
-    return tokens, torch.tensor(lengths)
 
 
 @pytest.mark.parametrize("bidirectional", [False, True])

@@ -89,15 +89,39 @@ def test_search_refuses_a_model_without_an_lstm(ray_local, storage, tmp_path):
              "--results-dir", str(tmp_path)])
 
 
+class ServeArgs:
+    host, max_texts, max_chars, max_batch_size, replicas = "127.0.0.1", 4, 500, 8, 1
+
+    def __init__(self):
+        self.port = free_port()
+
+
+@pytest.mark.parametrize("name", [n for n in RUNS if n != "char-lstm"])
+def test_every_classifier_answers_real_http(trained, name):
+    from ray import serve
+
+    from seqlab.cli import start_serve
+
+    url = start_serve(trained[name]["checkpoint"], ServeArgs())
+    try:
+        labels = requests.get(f"{url}/healthz", timeout=30).json()["labels"]
+        r = requests.post(f"{url}/v1/classify", json={"texts": ["it did not help at all", "works well"]}, timeout=60)
+        assert r.status_code == 200, r.text
+        assert [p["label"] in labels for p in r.json()["predictions"]] == [True, True]
+        r = requests.post(f"{url}/v1/classify", json={"texts": ["x" * 501]}, timeout=30)
+        assert r.status_code == 413 and "at most 500" in r.json()["error"]
+        r = requests.post(f"{url}/v1/generate", json={"prompt": "a"}, timeout=30)
+        assert r.status_code == 404 and "use POST /v1/classify" in r.json()["error"]
+    finally:
+        serve.shutdown()
+
+
 def test_generator_answers_real_http(trained):
     from ray import serve
 
     from seqlab.cli import start_serve
 
-    class Args:
-        host, port, max_texts, max_chars, max_batch_size, replicas = "127.0.0.1", free_port(), 4, 500, 8, 1
-
-    url = start_serve(trained["char-lstm"]["checkpoint"], Args)
+    url = start_serve(trained["char-lstm"]["checkpoint"], ServeArgs())
     try:
         health = requests.get(f"{url}/healthz", timeout=30).json()
         assert health["task"] == "generate" and "Acne" in health["labels"]

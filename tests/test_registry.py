@@ -1,0 +1,60 @@
+"""Every registered model through the task interface: shapes, one step lowers the loss, save -> load."""
+
+import numpy as np
+import pytest
+import torch
+
+from seqlab import checkpoint
+from seqlab.models import MODELS, build_model
+from seqlab.tasks import encode, label_ids, make_task
+from seqlab.tokenizer import CharTokenizer, WordTokenizer
+
+TEXTS = ["the pill gave me acne and cramps", "my skin cleared up in a month", "pain in my back every day",
+         "i felt low and tired for weeks"]
+LABELS = ["Birth Control", "Acne", "Pain", "Depression"]
+SMALL = {"lstm": {"embed_dim": 8, "hidden": 8}, "lstm-stacked": {"embed_dim": 8, "hidden": 8, "hidden2": 4},
+         "cnn": {"embed_dim": 8, "filters": 8, "kernel_size": 3}, "minilm": {},
+         "char-lstm": {"hidden": 16, "conditional": True}}
+
+
+def tokenizer_for(kind: str):
+    if kind == "word":
+        return WordTokenizer.build(TEXTS, max_size=100, min_freq=1, max_len=20)
+    if kind == "char":
+        return CharTokenizer.build(TEXTS)
+    from seqlab.models.bert import WordPieceTokenizer
+
+    return WordPieceTokenizer.pretrained(max_len=20)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_every_model(name, tmp_path):
+    assert set(SMALL) == set(MODELS), "a new model needs its small settings here"
+    spec = MODELS[name]
+    tok = tokenizer_for(spec.tokenizer)
+    labels = sorted(LABELS)
+    task = make_task(spec.task, len(labels))
+    split = encode(tok, TEXTS, label_ids(LABELS, labels), task, max_len=12)
+    batch = task.collate(split, np.arange(len(split)))
+    torch.manual_seed(0)
+    model = build_model(name, vocab_size=len(tok), num_classes=len(labels), dropout=0.0, **SMALL[name])
+
+    out = task.forward(model, batch)
+    b, t = batch["tokens"].shape
+    assert out.shape == ((b, len(labels)) if spec.task == "classify" else (b, t, len(tok)))
+
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3 if name == "minilm" else 1e-2)
+    before = task.loss(task.forward(model, batch), batch)
+    before.backward()
+    opt.step()
+    model.eval()  # no dropout: the comparison below is exact
+    after = task.loss(task.forward(model, batch), batch)
+    assert after < before
+
+    meta = {"task": spec.task, "model": {"name": name, "kwargs": {"dropout": 0.0, **SMALL[name]}}, "labels": labels,
+            "vocab_size": len(tok), "epoch": 0, "metrics": {}}
+    checkpoint.save(tmp_path, model=model, optimizer=opt, meta=meta, tokenizer=tok.to_dict())
+    loaded, tok2, meta2 = checkpoint.load_model(tmp_path)
+    with torch.no_grad():
+        assert torch.allclose(task.forward(loaded, batch), task.forward(model, batch), atol=1e-6)
+    assert tok2.encode(TEXTS[0]) == tok.encode(TEXTS[0]) and meta2["task"] == spec.task
