@@ -16,7 +16,7 @@ def seqlab(*args, **kw):
     return subprocess.run([sys.executable, "-m", "seqlab.cli", *args], capture_output=True, text=True, **kw)
 
 
-@pytest.mark.parametrize("command", ["data", "train", "tune", "serve", "predict", "generate", "models", "demo"])
+@pytest.mark.parametrize("command", ["data", "train", "tune", "serve", "predict", "generate", "export", "models", "demo"])
 def test_help_explains_every_command(command):
     out = seqlab(command, "--help")
     assert out.returncode == 0 and "usage: seqlab " + command in out.stdout

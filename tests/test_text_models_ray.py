@@ -59,6 +59,20 @@ def test_every_model_trains_with_two_workers(trained, storage, name):
         assert meta["data"]["embeddings"]["source"] == "word2vec" and meta["data"]["embeddings"]["coverage"] > 0.3
     if name == "minilm":
         assert json.loads((ckpt / "tokenizer.json").read_text())["kind"] == "wordpiece"
+        # export -> plain transformers gives the same logits as seqlab's own loading
+        import torch
+        from transformers import AutoModelForSequenceClassification
+
+        out_dir = storage / "minilm-hf"
+        run(["export", "--checkpoint", str(ckpt), "--out", str(out_dir)])
+        hf = AutoModelForSequenceClassification.from_pretrained(out_dir).eval()
+        clf = TextClassifier(ckpt)
+        split = clf.encode(["a fine film"])
+        tokens = torch.tensor(split.ids[None, :].astype("int64"))
+        with torch.no_grad():
+            assert torch.allclose(hf(input_ids=tokens).logits.softmax(-1)[0],
+                                  torch.tensor(clf.probabilities(["a fine film"])[0]), atol=1e-5)
+        assert hf.config.id2label[0] == meta["labels"][0]
 
 
 @pytest.mark.parametrize("model,flags,metric", [

@@ -1,4 +1,4 @@
-"""``seqlab data|models|train|tune|serve|predict|generate|demo``: a thin layer over the library.
+"""``seqlab data|models|train|tune|serve|predict|generate|export|demo``: a thin layer over the library.
 
 Every subcommand prints ``seqlab: error: ...`` (one line, exit 2) for bad input.
 """
@@ -214,6 +214,23 @@ def cmd_generate(cfg: dict, args) -> dict:
     return {"texts": texts}
 
 
+def cmd_export(cfg: dict, args) -> dict:
+    from seqlab.checkpoint import local_dir
+    from seqlab.predict import Predictor
+    from seqlab.serve import resolve_checkpoint
+
+    with local_dir(resolve_checkpoint(args.checkpoint)) as d:
+        p = Predictor(d)
+    if p.meta["model"]["name"] != "minilm":
+        raise SeqlabError(f"only minilm checkpoints export to the Hugging Face format; this one is "
+                          f"{p.meta['model']['name']!r} (its model.safetensors loads with seqlab.checkpoint.load_model)")
+    from seqlab.models.bert import export_pretrained
+
+    out = export_pretrained(p.model, p.tokenizer, Path(args.out), p.labels)
+    _log(f"wrote {out}: AutoModelForSequenceClassification.from_pretrained({str(out)!r}) loads it")
+    return {"path": str(out)}
+
+
 DEMO_EXAMPLES = [
     "I have disputed this account on my credit report three times and the bureau keeps reporting it as late.",
     "A collector keeps calling me at work about a debt I do not owe and threatened to sue me.",
@@ -313,6 +330,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n", type=int, default=1, help="texts to generate (default: 1)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.set_defaults(fn=cmd_generate, sections=[])
+
+    p = sub.add_parser("export", help="write a minilm checkpoint as a Hugging Face folder (save_pretrained)")
+    p.add_argument("--checkpoint", required=True, help="checkpoint folder/URI, a best.json, or a folder with one")
+    p.add_argument("--out", required=True, help="folder to write (config.json, model.safetensors, tokenizer)")
+    p.set_defaults(fn=cmd_export, sections=[])
 
     p = sub.add_parser("models", help="list the models of the registry with their task and options")
     p.set_defaults(fn=cmd_models, sections=[])
