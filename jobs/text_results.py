@@ -22,6 +22,7 @@ from seqlab import provenance, report
 from seqlab.checkpoint import local_dir
 from seqlab.cli import run
 from seqlab.data import seqlab_home
+from seqlab.models import MODELS
 from seqlab.predict import TextClassifier, TextGenerator, recognisability
 from seqlab.runner import init_ray
 
@@ -34,15 +35,16 @@ SEED_FIGURES = {
 }
 
 
+COUNTS = {"epochs": "{:.0f}", "train time (s)": "{:.0f}", "test n": "{:.0f}"}
+
+
 def train(spec: dict, common: str, storage: str, out_dir: Path) -> dict:
     argv = ["train", *shlex.split(common), *shlex.split(spec["args"]), "--name", spec["name"], "--storage-path",
             storage]
     out = run(argv)
     history = report.tensorboard_history(Path(storage) / spec["name"] / "tensorboard")
-    flags = dict(zip(argv[1::2], argv[2::2]))  # every flag here takes one value
+    flags = flags_of(argv)
     record = {"name": spec["name"], "dataset": flags["--dataset"], "model": flags["--model"],
-              "embeddings": flags.get("--embeddings", "random") + (" frozen" if flags.get("--freeze-embeddings") ==
-                                                                     "true" else ""),
               "category": flags.get("--keep-labels"), "epochs": int(history.index.max()),
               "train_time_s": round(float(history["epoch_time_s"].sum()), 1), "test": out["test"],
               "checkpoint": out["checkpoint"], "history": history.reset_index().to_dict(orient="list"),
@@ -62,8 +64,22 @@ def copy_cards(records: list[dict], out_dir: Path) -> None:
         (out_dir / "datasets" / f"{name}.md").write_text(card.read_text())
 
 
+def flags_of(argv: list[str]) -> dict[str, str]:
+    return dict(zip(argv[1::2], argv[2::2]))  # every `seqlab train` flag used here takes one value
+
+
+def embeddings_label(flags: dict) -> str:
+    if "freeze_embeddings" not in MODELS[flags["--model"]].options():
+        return "its own, pre-trained" if flags["--model"] == "minilm" else "–"
+    frozen = " frozen" if flags.get("--freeze-embeddings") == "true" else ""
+    return flags.get("--embeddings", "random") + frozen
+
+
 def load_records(out_dir: Path) -> list[dict]:
-    return [json.loads(p.read_text()) for p in sorted((out_dir / "runs").glob("*.json"))]
+    records = [json.loads(p.read_text()) for p in sorted((out_dir / "runs").glob("*.json"))]
+    for r in records:  # `seqlab train ...`: the label follows from the run's own command
+        r["embeddings"] = embeddings_label(flags_of(shlex.split(r["command"])[1:]))
+    return records
 
 
 def classifier_table(records: list[dict], out_dir: Path) -> None:
@@ -83,7 +99,8 @@ def classifier_table(records: list[dict], out_dir: Path) -> None:
     table.to_csv(out_dir / "table.csv", index=False)
     refs = "\n".join(f"- `{k}`: {v}" for k, v in SEED_FIGURES.items())
     (out_dir / "table.md").write_text(
-        "# Text classifiers: every model x dataset on a fixed test split\n\n" + report.markdown_table(table)
+        "# Text classifiers: every model x dataset on a fixed test split\n\n"
+        + report.markdown_table(table, formats=COUNTS)
         + f"\n\nReference figures:\n{refs}\n\n" + _made_by(records) + "\n")
     for dataset, group in pd.DataFrame([r for r in records if "macro_f1" in r["test"]]).groupby("dataset"):
         report.plot_curves({r["name"]: pd.DataFrame(r["history"]).set_index("epoch") for _, r in group.iterrows()},
@@ -101,7 +118,7 @@ def generator_table(records: list[dict], out_dir: Path) -> pd.DataFrame:
     (out_dir / "generator.md").write_text(
         "# Char-level LSTM generators on Drugs.com reviews\n\nHeld-out = the reviews of the package's test file "
         "for that condition. Seed 000 (training set, other data): 1.23-1.28 nats/char, 61-63% accuracy.\n\n"
-        + report.markdown_table(table) + "\n\n" + _made_by(gens) + "\n")
+        + report.markdown_table(table, formats=COUNTS) + "\n\n" + _made_by(gens) + "\n")
     report.plot_curves({r["name"]: pd.DataFrame(r["history"]).set_index("epoch") for r in gens},
                        out_dir / "curves-generators.png", "val/char_accuracy", "char-level generators")
     return table
@@ -162,9 +179,10 @@ def _made_by(records: list[dict]) -> str:
     r = records[0] if records else provenance.record()
     commits = ", ".join(sorted({x["commit"] for x in records})) or r["commit"]
     return "How it was made:\n" + provenance.markdown({
-        "command": "python jobs/text_results.py (each run's `seqlab train` command is in runs/<name>.json)",
-        "commit": commits, "hardware": r["hardware"], "versions": r["versions"]}) + (
-        "\n- Data: the built-in datasets' cards (`seqlab data --dataset NAME`); splits fixed by seed 0")
+        "command": "python jobs/text_results.py", "commit": commits, "hardware": r["hardware"],
+        "versions": r["versions"]}) + (
+        "\n- Each run's own `seqlab train` command, commit and per-epoch history: `runs/<name>.json`"
+        "\n- Data: the dataset cards in `datasets/` (source, licence, sha256, split rule); splits fixed by seed 0")
 
 
 def main() -> None:

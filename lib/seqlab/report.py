@@ -30,6 +30,7 @@ def plot_curves(histories: dict[str, pd.DataFrame], path: Path, metric: str, tit
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     n = len(histories)
     cols = min(n, 4)
@@ -39,6 +40,7 @@ def plot_curves(histories: dict[str, pd.DataFrame], path: Path, metric: str, tit
         ax.plot(h.index, h["train/loss"], "o-", label="train loss")
         ax.plot(h.index, h["val/loss"], "s-", label="val loss")
         ax.set(title=name, xlabel="epoch", ylabel="loss")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         right = ax.twinx()
         right.plot(h.index, h[metric], "^--", color="tab:green", label=metric)
@@ -52,12 +54,15 @@ def plot_curves(histories: dict[str, pd.DataFrame], path: Path, metric: str, tit
     plt.close(fig)
 
 
-def markdown_table(df: pd.DataFrame, floats: str = "{:.3f}") -> str:
-    """A GitHub Markdown table; floats formatted, missing values as an en dash."""
-    def cell(v) -> str:
+def markdown_table(df: pd.DataFrame, floats: str = "{:.3f}", formats: dict[str, str] | None = None) -> str:
+    """A GitHub Markdown table; numbers formatted (``formats`` per column), missing values as an en dash."""
+    formats = formats or {}
+
+    def cell(v, column: str) -> str:
         if v is None or (isinstance(v, float) and pd.isna(v)):
             return "–"
-        return floats.format(v) if isinstance(v, float) else str(v)
+        return formats.get(column, floats).format(v) if isinstance(v, float) else str(v)
 
     head = "| " + " | ".join(df.columns) + " |\n|" + "|".join("---" for _ in df.columns) + "|\n"
-    return head + "\n".join("| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False))
+    return head + "\n".join("| " + " | ".join(cell(v, c) for v, c in zip(row, df.columns)) + " |"
+                             for row in df.itertuples(index=False))
