@@ -135,7 +135,9 @@ class LanguageModel:
         return model(batch["tokens"], batch["lengths"], batch["labels"])  # (b, t, vocab) logits
 
     def loss(self, logits, batch):
-        return F.cross_entropy(logits.float().flatten(0, 1), batch["targets"].flatten(), ignore_index=-100)
+        from seqlab.models.charlm import lm_loss
+
+        return lm_loss(logits, batch["targets"])
 
     def stats(self, logits, batch) -> torch.Tensor:
         # [nats summed over predicted characters, characters, correct argmax predictions]
