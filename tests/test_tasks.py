@@ -49,6 +49,9 @@ def test_classification_stats_sum_to_the_confusion_matrix():
     assert stats.shape == (task.size,)
     m = task.summarise(stats + stats)  # two identical batches
     assert math.isclose(m["accuracy"], 2 / 3) and math.isclose(m["macro_f1"], (1 + 2 / 3 + 0) / 3)
+    per_class = task.details(stats + stats, ["a", "b", "c"])["per_class_f1"]
+    assert per_class == {"a": 1.0, "b": round(2 / 3, 4), "c": 0.0}
+    assert LanguageModel().details(torch.zeros(3), []) == {}
 
 
 def test_unknown_labels_are_dropped():

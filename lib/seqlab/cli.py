@@ -70,14 +70,9 @@ def cmd_train(cfg: dict, args) -> dict:
     return {"checkpoint": best, "metrics": result.metrics, "test": test, "path": result.path, "task": inputs["task"]}
 
 
-def results_name(card: dict, model: str) -> str:
-    """``<dataset>[-<category>]-<model>``: the folder a search writes its figures to."""
-    keep = card.get("keep_labels") or []
-    return "-".join([card["name"], *(keep if len(keep) == 1 else []), model]).lower().replace(" ", "-")
-
-
 def cmd_tune(cfg: dict, args) -> dict:
     from seqlab import provenance
+    from seqlab.predict import model_label
     from seqlab.runner import init_ray, prepare_inputs
     from seqlab.search import check_searchable, run_search, summarise, write_results
     from seqlab.tasks import make_task
@@ -90,7 +85,7 @@ def cmd_tune(cfg: dict, args) -> dict:
     grid = run_search(inputs, cfg["model"], cfg["train"], cfg["search"])
     wall = time.perf_counter() - t0
     summary = summarise(grid, cfg["train"].epochs, task.metric, task.mode)
-    out_dir = Path(cfg["search"].results_dir) / results_name(inputs["card"], cfg["model"].model)
+    out_dir = Path(cfg["search"].results_dir) / model_label(inputs["card"], cfg["model"].model)
     prov = provenance.record(getattr(args, "argv", None))
     best = write_results(summary, out_dir, task.metric, {"search": cfg["search"].search_name, "data": inputs["card"],
                                                          "search_wall_time_s": round(wall, 1), **prov})

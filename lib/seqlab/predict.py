@@ -10,9 +10,14 @@ import torch
 
 from seqlab import checkpoint
 from seqlab.errors import SeqlabError
-from seqlab.metrics import per_class_f1
 from seqlab.tasks import EncodedSplit, encode, label_ids, make_task
-from seqlab.train import bucket_batches, evaluate
+from seqlab.train import bucket_batches, evaluate_stats
+
+
+def model_label(card: dict, model: str) -> str:
+    """``<dataset>[-<category>]-<model>``: how a trained model is named (Serve, a search's results folder)."""
+    keep = card.get("keep_labels") or []
+    return "-".join([card["name"], *(keep if len(keep) == 1 else []), model]).lower().replace(" ", "-")
 
 
 class Predictor:
@@ -26,9 +31,7 @@ class Predictor:
 
     @property
     def name(self) -> str:
-        keep = self.meta["data"].get("keep_labels")
-        return "-".join([self.meta["data"]["name"], *(keep if keep and len(keep) == 1 else []),
-                         self.meta["model"]["name"]]).lower().replace(" ", "-")
+        return model_label(self.meta["data"], self.meta["model"]["name"])
 
     def encode(self, texts: list[str], labels: list[str] | None = None) -> EncodedSplit:
         y = label_ids(labels, self.labels) if labels is not None else np.zeros(len(texts), np.int64)
@@ -40,15 +43,8 @@ class Predictor:
         if unknown:
             raise SeqlabError(f"labels not known to the model: {unknown[:5]}")
         split = self.encode(frame["text"].tolist(), frame["label"].tolist())
-        out = evaluate(self.model, split, self.task, device=self.device)
-        if self.meta["task"] == "classify":
-            pred = self.probabilities(frame["text"].tolist()).argmax(-1)
-            y = label_ids(frame["label"], self.labels)
-            cm = np.bincount(y * len(self.labels) + pred, minlength=len(self.labels) ** 2)
-            out["per_class_f1"] = dict(zip(self.labels, per_class_f1(cm.reshape(len(self.labels), -1)).round(4)
-                                           .tolist()))
-        out["n"] = int(len(frame))
-        return out
+        stats = evaluate_stats(self.model, split, self.task, device=self.device)
+        return {**self.task.summarise(stats), **self.task.details(stats, self.labels), "n": int(len(frame))}
 
     @torch.no_grad()
     def probabilities(self, texts: list[str], batch_size: int = 128) -> np.ndarray:

@@ -17,9 +17,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from ray import serve
 
-from seqlab.checkpoint import local_dir
+from seqlab.checkpoint import local_dir, read_meta
 from seqlab.errors import SeqlabError
-from seqlab.predict import Predictor, TextClassifier, TextGenerator
+from seqlab.predict import TextClassifier, TextGenerator
 
 
 class ClassifyRequest(BaseModel):
@@ -126,7 +126,7 @@ class ModelDeployment:
     def __init__(self, checkpoint: str, *, max_texts: int = 64, max_chars: int = 20_000,
                  max_batch_size: int = 32, batch_wait_timeout_s: float = 0.01):
         with local_dir(resolve_checkpoint(checkpoint)) as d:
-            task = Predictor(d).meta["task"]  # cheap: reading meta.json is what decides the class
+            task = read_meta(d).get("task", "classify")
             self.model = (TextGenerator if task == "generate" else TextClassifier)(d)
         self.name = self.model.name
         self.max_texts, self.max_chars = max_texts, max_chars

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from seqlab.metrics import from_confusion
+from seqlab.metrics import from_confusion, per_class_f1
 
 
 @dataclass
@@ -103,6 +103,11 @@ class Classification:
         out["loss"] = float(stats[0]) / max(float(cm.sum()), 1.0)
         return out
 
+    def details(self, stats: torch.Tensor, labels: list[str]) -> dict:
+        """What a test report adds to the metrics: F1 of each class."""
+        cm = stats[1:].reshape(self.num_classes, self.num_classes).cpu().numpy()
+        return {"per_class_f1": dict(zip(labels, per_class_f1(cm).round(4).tolist()))}
+
 
 class LanguageModel:
     """Next-token prediction over ``<bos> text <eos>``: inputs drop the last id, targets the first."""
@@ -153,6 +158,9 @@ class LanguageModel:
         per_char = nats / max(chars, 1)
         return {"loss": per_char, "nats_per_char": per_char, "bits_per_char": per_char / math.log(2),
                 "char_accuracy": correct / max(chars, 1)}
+
+    def details(self, stats: torch.Tensor, labels: list[str]) -> dict:
+        return {}
 
 
 def make_task(name: str, num_classes: int):

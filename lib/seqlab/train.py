@@ -52,9 +52,10 @@ def autocast(device: torch.device, precision: str):
 
 
 @torch.no_grad()
-def evaluate(model: torch.nn.Module, split: EncodedSplit, task, *, batch_size: int = 256, rank: int = 0,
-             world: int = 1, device: torch.device = torch.device("cpu"), precision: str = "fp32") -> dict[str, float]:
-    """The task's metrics over the whole split; each rank takes a shard and the sums are all-reduced."""
+def evaluate_stats(model: torch.nn.Module, split: EncodedSplit, task, *, batch_size: int = 256, rank: int = 0,
+                   world: int = 1, device: torch.device = torch.device("cpu"), precision: str = "fp32"
+                   ) -> torch.Tensor:
+    """The task's summed stats over the whole split; each rank takes a shard and the sums are all-reduced."""
     model.eval()
     stats = torch.zeros(task.size, dtype=torch.float64, device=device)
     for idx in bucket_batches(split.lengths, batch_size, rank=rank, world=world, shuffle=False, pad_to_equal=False):
@@ -64,7 +65,12 @@ def evaluate(model: torch.nn.Module, split: EncodedSplit, task, *, batch_size: i
         stats += task.stats(out, batch)
     if world > 1 and dist.is_initialized():
         dist.all_reduce(stats)
-    return task.summarise(stats)
+    return stats
+
+
+def evaluate(model: torch.nn.Module, split: EncodedSplit, task, **kwargs) -> dict[str, float]:
+    """The task's metrics over the whole split (``kwargs`` as for :func:`evaluate_stats`)."""
+    return task.summarise(evaluate_stats(model, split, task, **kwargs))
 
 
 def better(a: float, b: float | None, mode: str) -> bool:
