@@ -32,7 +32,7 @@ def test_bad_input_is_one_line_not_a_traceback(tmp_path):
          "does not exist"),
         (["predict", "--checkpoint", str(tmp_path), "hello"], "not a seqlab checkpoint"),
         (["train", "--config", str(tmp_path / "missing.yaml")], "does not exist"),
-        (["train", "--model", "gru"], "unknown model 'gru'; available: char-lstm, cnn, lstm, lstm-stacked, minilm"),
+        (["train", "--model", "gru"], "unknown model 'gru'; available: char-lstm, cnn, lstm, lstm-ca"),
         (["train", "--model", "cnn", "--hidden", "64", "--dataset", "drugs-rating"], "model 'cnn' has no option 'hidden'"),
         (["train", "--embeddings", "glove"], "embeddings must be random, spacy or word2vec"),
         (["train", "--dataset", "sentence5"], "is not a built-in dataset"),

@@ -15,4 +15,4 @@ def test_accuracy_and_macro_f1_by_hand():
 
 def test_absent_class_is_left_out():
     m = from_confusion(confusion(np.array([0, 1]), np.array([0, 1]), 4))
-    assert m == {"accuracy": 1.0, "macro_f1": 1.0}
+    assert m == {"accuracy": 1.0, "macro_f1": 1.0, "macro_precision": 1.0, "macro_recall": 1.0}

@@ -60,7 +60,7 @@ def test_save_load_gives_the_same_outputs(tmp_path):
 
 
 def test_registry_errors_name_the_choices():
-    with pytest.raises(SeqlabError, match="unknown model 'gru'; available: char-lstm, cnn, lstm, lstm-stacked, minilm"):
+    with pytest.raises(SeqlabError, match="unknown model 'gru'; available: char-lstm, cnn, lstm, lstm-ca, lstm-ca-feat"):
         build_model("gru", vocab_size=5, num_classes=2)
     with pytest.raises(SeqlabError, match="no option 'width'"):
         build_model("lstm", vocab_size=5, num_classes=2, width=3)

@@ -1,12 +1,13 @@
 """Every registered model through the task interface: shapes, one step lowers the loss, save -> load."""
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
 from seqlab import checkpoint
 from seqlab.models import MODELS, build_model
-from seqlab.tasks import encode, label_ids, make_task
+from seqlab.tasks import label_ids, make_task
 from seqlab.tokenizer import CharTokenizer, WordTokenizer
 
 TEXTS = ["the pill gave me acne and cramps", "my skin cleared up in a month", "pain in my back every day",
@@ -14,7 +15,16 @@ TEXTS = ["the pill gave me acne and cramps", "my skin cleared up in a month", "p
 LABELS = ["Birth Control", "Acne", "Pain", "Depression"]
 SMALL = {"lstm": {"embed_dim": 8, "hidden": 8}, "lstm-stacked": {"embed_dim": 8, "hidden": 8, "hidden2": 4},
          "cnn": {"embed_dim": 8, "filters": 8, "kernel_size": 3}, "minilm": {},
-         "char-lstm": {"hidden": 16, "conditional": True}}
+         "char-lstm": {"hidden": 16, "conditional": True}, "lstm-ca": {"embed_dim": 8, "hidden": 8},
+         "lstm-ca-feat": {"embed_dim": 8, "hidden": 8}, "td-lstm": {"embed_dim": 8, "hidden": 8},
+         "sentence-lstm": {"embed_dim": 8, "hidden": 8}, "sentence-cnn": {"embed_dim": 8, "filters": 8},
+         "sentence-minilm": {}}
+# entity models: a mention (start, end characters) in each text
+SPANS = [(9, 13), (3, 7), (0, 4), (11, 14)]
+
+
+def logits(out):
+    return out["logits"] if isinstance(out, dict) else out
 
 
 def tokenizer_for(kind: str):
@@ -34,16 +44,22 @@ def test_every_model(name, tmp_path):
     tok = tokenizer_for(spec.tokenizer)
     labels = sorted(LABELS)
     task = make_task(spec.task, len(labels))
-    split = encode(tok, TEXTS, label_ids(LABELS, labels), task, max_len=12)
+    frame = pd.DataFrame({"text": TEXTS, "start": [a for a, _ in SPANS], "end": [b for _, b in SPANS]})
+    features = None
+    if spec.features:
+        from seqlab.features import mention_features
+
+        features = mention_features(TEXTS, frame["start"].to_numpy(), frame["end"].to_numpy())
+    split = task.encode_frame(tok, frame, label_ids(LABELS, labels), max_len=12, features=features)
     batch = task.collate(split, np.arange(len(split)))
     torch.manual_seed(0)
     model = build_model(name, vocab_size=len(tok), num_classes=len(labels), dropout=0.0, **SMALL[name])
 
-    out = task.forward(model, batch)
+    out = logits(task.forward(model, batch))
     b, t = batch["tokens"].shape
-    assert out.shape == ((b, len(labels)) if spec.task == "classify" else (b, t, len(tok)))
+    assert out.shape == ((b, t, len(tok)) if spec.task == "generate" else (b, len(labels)))
 
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3 if name == "minilm" else 1e-2)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3 if "minilm" in name else 1e-2)
     before = task.loss(task.forward(model, batch), batch)
     before.backward()
     opt.step()
@@ -56,5 +72,5 @@ def test_every_model(name, tmp_path):
     checkpoint.save(tmp_path, model=model, optimizer=opt, meta=meta, tokenizer=tok.to_dict())
     loaded, tok2, meta2 = checkpoint.load_model(tmp_path)
     with torch.no_grad():
-        assert torch.allclose(task.forward(loaded, batch), task.forward(model, batch), atol=1e-6)
+        assert torch.allclose(logits(task.forward(loaded, batch)), logits(task.forward(model, batch)), atol=1e-6)
     assert tok2.encode(TEXTS[0]) == tok.encode(TEXTS[0]) and meta2["task"] == spec.task

@@ -24,8 +24,9 @@ def opt(default: Any, help: str, **kw) -> Any:
 
 @dataclass
 class DataConfig:
-    dataset: str = opt("cfpb", "built-in dataset (cfpb, drugs-rating, drugs-condition, sentences5, sentences2) "
-                               "or a CSV/Parquet path or s3:// URI")
+    dataset: str = opt("cfpb", "built-in dataset (cfpb, drugs-rating, drugs-condition, sentences5, sentences2; "
+                               "entity mentions: bionlp-entities, bionlp-triggers, drugs-target), a "
+                               "CSV/JSONL/Parquet path or s3:// URI, or a folder of brat .txt/.ann files")
     text_column: str | None = opt(None, "text column of a user data file")
     label_column: str | None = opt(None, "label column of a user data file")
     test_data: str | None = opt(None, "separate test file for user data (else a stratified 10%% split)")
@@ -39,8 +40,14 @@ class DataConfig:
                                         "generator")
     normalize: str = opt("default", "word tokenizer text cleaning: default, or seed001 (lower-case, expand "
                                     "contractions, split punctuation)")
+    fold: int | None = opt(None, "cross-validation: test on this fold (0-4) of the data's 'fold' column, train "
+                                 "and validate on the other four (entity datasets; folds keep documents whole)")
+    train_domain: str | None = opt(None, "train only on rows whose 'domain' column has this value (e.g. GE)")
+    test_domain: str | None = opt(None, "test only on rows whose 'domain' column has this value (cross-domain)")
 
     def __post_init__(self):
+        if self.fold is not None and not 0 <= self.fold < 5:
+            raise SeqlabError(f"fold must be 0-4 (5-fold cross-validation), got {self.fold}")
         if not 0 < self.val_fraction < 0.5:
             raise SeqlabError(f"val_fraction must be in (0, 0.5), got {self.val_fraction}")
         if self.vocab_size < 10 or self.max_len < 1:
@@ -58,7 +65,9 @@ class DataConfig:
 class ModelConfig:
     """Model options; unset ones (None) take the chosen model's own default (``seqlab models``)."""
 
-    model: str = opt("lstm", "model name in the registry: lstm, lstm-stacked, cnn, minilm, char-lstm")
+    model: str = opt("lstm", "model name in the registry (seqlab models): lstm, lstm-stacked, cnn, minilm, "
+                             "char-lstm; entity mentions: lstm-ca, lstm-ca-feat, td-lstm, sentence-lstm, "
+                             "sentence-cnn, sentence-minilm")
     embed_dim: int | None = opt(None, "embedding width (char-lstm: 0 = one-hot characters)")
     hidden: int | None = opt(None, "LSTM width (searched)")
     hidden2: int | None = opt(None, "width of a second, stacked LSTM (lstm-stacked: 20)")
@@ -69,6 +78,7 @@ class ModelConfig:
     filters: int | None = opt(None, "cnn: filters per convolution")
     kernel_size: int | None = opt(None, "cnn: convolution width")
     conditional: bool | None = opt(None, "char-lstm: one model for all categories, with a category input")
+    l2: float | None = opt(None, "lstm-ca, td-lstm: L2 regularisation added to the loss (thesis: 0.001)")
     embeddings: str = opt("random", "initial word vectors: random, spacy (en_core_web_md) or word2vec "
                                     "(trained on the training split)")
     freeze_embeddings: bool | None = opt(None, "keep the word vectors fixed during training")
@@ -94,8 +104,11 @@ class ModelConfig:
             raise SeqlabError(f"model {self.model!r} has no option {unknown[0]!r}; options: "
                               f"{', '.join(sorted(spec.options()))}")
         if self.embeddings != "random" and "freeze_embeddings" not in spec.options():
+            from seqlab.models import MODELS
+
+            usable = [m for m, e in MODELS.items() if "freeze_embeddings" in e.options()]
             raise SeqlabError(f"--embeddings {self.embeddings}: model {self.model!r} has no word embedding layer; "
-                              f"use lstm, lstm-stacked or cnn")
+                              f"use one of {', '.join(usable)}")
 
     def kwargs(self) -> dict:
         """The options that were set, for the model's builder."""

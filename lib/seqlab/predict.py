@@ -33,27 +33,43 @@ class Predictor:
     def name(self) -> str:
         return model_label(self.meta["data"], self.meta["model"]["name"])
 
-    def encode(self, texts: list[str], labels: list[str] | None = None) -> EncodedSplit:
-        y = label_ids(labels, self.labels) if labels is not None else np.zeros(len(texts), np.int64)
-        return encode(self.tokenizer, texts, y, self.task, max_len=self.meta.get("max_len", self.tokenizer.max_len))
+    def encode(self, frame: pd.DataFrame, labels: list[str] | None = None) -> EncodedSplit:
+        """A frame's rows (``text``; entity models: + ``start``, ``end``) as the task's sequences."""
+        y = label_ids(labels, self.labels) if labels is not None else np.zeros(len(frame), np.int64)
+        features = None
+        spec = self.meta["data"].get("features")
+        if spec:  # LSTM+CA+feat: the same features, standardised with the training split's statistics
+            from seqlab.features import mention_features
+
+            raw = mention_features(frame["text"].tolist(), frame["start"].to_numpy(), frame["end"].to_numpy())
+            features = (raw - np.asarray(spec["mean"], np.float32)) / np.asarray(spec["std"], np.float32)
+        return self.task.encode_frame(self.tokenizer, frame, y, features=features,
+                                      max_len=self.meta.get("max_len", self.tokenizer.max_len))
 
     def evaluate(self, frame: pd.DataFrame) -> dict:
         """The task's metrics on a frame with ``text`` and ``label`` columns (classify: + per-class F1)."""
         unknown = sorted(set(frame["label"]) - set(self.labels))
         if unknown:
             raise SeqlabError(f"labels not known to the model: {unknown[:5]}")
-        split = self.encode(frame["text"].tolist(), frame["label"].tolist())
+        split = self.encode(frame, frame["label"].tolist())
         stats = evaluate_stats(self.model, split, self.task, device=self.device)
         return {**self.task.summarise(stats), **self.task.details(stats, self.labels), "n": int(len(frame))}
 
     @torch.no_grad()
-    def probabilities(self, texts: list[str], batch_size: int = 128) -> np.ndarray:
-        """(n, num_classes) class probabilities, in the order of ``texts`` (classifiers)."""
-        split = self.encode(texts)
-        probs = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
+    def outputs(self, frame: pd.DataFrame, batch_size: int = 128):
+        """Per row, in the order of ``frame``: the model's output dict (entity models) or logits."""
+        split = self.encode(frame)
         for idx in bucket_batches(split.lengths, batch_size, shuffle=False, pad_to_equal=False):
             b = {k: v.to(self.device) for k, v in self.task.collate(split, idx).items()}
-            probs[idx] = torch.softmax(self.task.forward(self.model, b).float(), -1).cpu().numpy()
+            yield split, idx, self.task.forward(self.model, b)
+
+    def probabilities(self, texts: list[str] | pd.DataFrame, batch_size: int = 128) -> np.ndarray:
+        """(n, num_classes) class probabilities, in the order of ``texts`` (classifiers)."""
+        frame = texts if isinstance(texts, pd.DataFrame) else pd.DataFrame({"text": list(texts)})
+        probs = np.zeros((len(frame), len(self.labels)), dtype=np.float32)
+        for _, idx, out in self.outputs(frame, batch_size):
+            logits = out["logits"] if isinstance(out, dict) else out
+            probs[idx] = torch.softmax(logits.float(), -1).cpu().numpy()
         return probs
 
 
@@ -93,6 +109,37 @@ class TextGenerator(Predictor):
             raise SeqlabError(f"this model is conditional: give a category, one of {', '.join(self.labels)}")
         return sample(self.model, self.tokenizer, n=n, length=length, temperature=temperature, prompt=prompt,
                       category=index if self.conditional else None, seed=seed, device=self.device)
+
+
+class EntityClassifier(Predictor):
+    """An entity-mention model: each mention's label, probabilities and, for LSTM+CA, the attention
+    its context words got."""
+
+    def __init__(self, path: str | Path, device: str = "cpu"):
+        super().__init__(path, device)
+        if self.meta["task"] != "entity":
+            raise SeqlabError(f"{path} holds a {self.meta['model']['name']} model, not an entity classifier")
+
+    def predict(self, frame: pd.DataFrame) -> list[dict]:
+        """Rows ``text`` (the sentence), ``start``, ``end`` -> one result per row."""
+        from seqlab.tasks import encode_mention
+
+        results: list[dict] = [{} for _ in range(len(frame))]
+        for split, idx, out in self.outputs(frame):
+            probs = torch.softmax(out["logits"].float(), -1).cpu().numpy()
+            attention = out.get("context_attention")
+            for row, i in enumerate(idx):
+                p = probs[row]
+                results[i] = {"label": self.labels[int(p.argmax())],
+                              "probabilities": {lab: round(float(q), 6) for lab, q in zip(self.labels, p)}}
+                if attention is not None:
+                    text, a, b = frame["text"].iloc[i], int(frame["start"].iloc[i]), int(frame["end"].iloc[i])
+                    words, s, e = encode_mention(self.tokenizer, text, a, b, self.meta.get("max_len", 400),
+                                                 words=True)
+                    weights = attention[row, : len(words)].float().cpu().numpy()
+                    results[i]["attention"] = [{"token": w, "weight": round(float(x), 4), "mention": s <= k < e}
+                                               for k, (w, x) in enumerate(zip(words, weights))]
+        return results
 
 
 def recognisability(classifier: TextClassifier, generated: dict[str, list[str]]) -> dict:

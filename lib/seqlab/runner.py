@@ -16,8 +16,8 @@ import pyarrow.fs as pa_fs
 from seqlab.config import DataConfig, ModelConfig, TrainConfig
 from seqlab.data import PreparedData, open_fs, prepare
 from seqlab.errors import SeqlabError
-from seqlab.models import entry
-from seqlab.tasks import encode, label_ids, make_task
+from seqlab.models import MODELS, entry
+from seqlab.tasks import label_ids, make_task
 from seqlab.tokenizer import CharTokenizer, WordTokenizer
 
 
@@ -39,8 +39,8 @@ def prepare_data(data_cfg: DataConfig) -> PreparedData:
 
 
 def load_split(prepared: PreparedData, split: str, data_cfg: DataConfig) -> pd.DataFrame:
-    """One split with ``--keep-labels`` and ``--limit`` applied."""
-    df = prepared.split(split)
+    """One split with ``--fold``, the domains, ``--keep-labels`` and ``--limit`` applied."""
+    df = select_rows(prepared, data_cfg)[split] if _regrouped(data_cfg) else prepared.split(split)
     keep = data_cfg.kept_labels()
     if keep:
         unknown = sorted(set(keep) - set(prepared.card["classes"]))
@@ -49,6 +49,63 @@ def load_split(prepared: PreparedData, split: str, data_cfg: DataConfig) -> pd.D
                               f"{', '.join(prepared.card['classes'])}")
         df = df[df["label"].isin(keep)].reset_index(drop=True)
     return df.head(data_cfg.limit) if data_cfg.limit else df
+
+
+def _regrouped(data_cfg: DataConfig) -> bool:
+    return data_cfg.fold is not None or bool(data_cfg.train_domain or data_cfg.test_domain)
+
+
+def select_rows(prepared: PreparedData, data_cfg: DataConfig) -> dict[str, pd.DataFrame]:
+    """Train/validation/test for ``--fold`` and ``--train-domain``/``--test-domain``.
+
+    All rows are pooled; the test rows are fold ``k`` (of the test domain), the training rows the
+    other folds (of the train domain), so a document never sits on both sides. Without a fold,
+    two different domains are trained and tested on whole. Validation is a stratified share of
+    the training rows.
+    """
+    from seqlab.data import stratified_split
+
+    rows = pd.concat([prepared.split(s) for s in ("train", "validation", "test")], ignore_index=True)
+    needed = (["fold"] if data_cfg.fold is not None else []) + (
+        ["domain"] if data_cfg.train_domain or data_cfg.test_domain else [])
+    missing = [c for c in needed if c not in rows.columns]
+    if missing:
+        raise SeqlabError(f"{prepared.name} has no {missing[0]!r} column, which "
+                          f"{'--fold' if missing[0] == 'fold' else '--train-domain/--test-domain'} needs "
+                          f"(entity datasets and mention tables have one)")
+    train_pool, test_pool = rows, rows
+    for pool_name, value in (("train", data_cfg.train_domain), ("test", data_cfg.test_domain)):
+        if value is None:
+            continue
+        domains = sorted(rows["domain"].astype(str).unique())
+        if value not in domains:
+            raise SeqlabError(f"--{pool_name}-domain {value!r} is not a domain of {prepared.name}; domains are "
+                              f"{', '.join(domains)}")
+        chosen = rows[rows["domain"].astype(str) == value]
+        train_pool, test_pool = (chosen, test_pool) if pool_name == "train" else (train_pool, chosen)
+    if data_cfg.fold is not None:
+        test = test_pool[test_pool["fold"] == data_cfg.fold]
+        train_pool = train_pool[train_pool["fold"] != data_cfg.fold]
+    elif data_cfg.train_domain == data_cfg.test_domain or not (data_cfg.train_domain and data_cfg.test_domain):
+        raise SeqlabError("to train and test within one domain give --fold too (0-4), so that they don't overlap")
+    else:
+        test = test_pool
+    train_pool = train_pool.reset_index(drop=True)
+    val = stratified_split(train_pool["label"].to_numpy(), data_cfg.val_fraction, data_cfg.split_seed)
+    return {"train": train_pool[~val].reset_index(drop=True), "validation": train_pool[val].reset_index(drop=True),
+            "test": test.reset_index(drop=True)}
+
+
+def check_task(task: str, model: str, prepared: PreparedData) -> None:
+    """Entity models need mention spans; text models would ignore them, so they are refused there."""
+    mentions = {"start", "end"} <= set(prepared.split("test").columns)
+    if task == "entity" and not mentions:
+        raise SeqlabError(f"model {model!r} classifies entity mentions, but {prepared.name} has no start/end "
+                          f"columns; use an entity dataset (bionlp-entities, bionlp-triggers, drugs-target), a "
+                          f"brat folder, or a table with text, start, end, label")
+    if task != "entity" and mentions:
+        entity_models = ", ".join(m for m, e in MODELS.items() if e.task == "entity")
+        raise SeqlabError(f"{prepared.name} holds entity mentions; choose an entity model: {entity_models}")
 
 
 def build_tokenizer(kind: str, texts: pd.Series, data_cfg: DataConfig):
@@ -67,15 +124,30 @@ def prepare_inputs(data_cfg: DataConfig, model_cfg: ModelConfig | None = None) -
     model_cfg = model_cfg or ModelConfig()
     spec = entry(model_cfg.model)
     prepared = prepare_data(data_cfg)
+    check_task(spec.task, model_cfg.model, prepared)
     frames = {s: load_split(prepared, s, data_cfg) for s in ("train", "validation", "test")}
-    labels = sorted(data_cfg.kept_labels() or prepared.card["classes"])
+    # a model learns the labels its training rows have (cross-domain: its own domain's)
+    cross_domain = bool(data_cfg.train_domain or data_cfg.test_domain)
+    labels = sorted(data_cfg.kept_labels() or (set(frames["train"]["label"]) if cross_domain
+                                               else prepared.card["classes"]))
     task = make_task(spec.task, len(labels))
     tokenizer = build_tokenizer(spec.tokenizer, frames["train"]["text"], data_cfg)
-    encoded = {split: dataclasses.asdict(encode(tokenizer, df["text"], label_ids(df["label"], labels), task,
-                                                max_len=data_cfg.max_len))
-               for split, df in frames.items()}
     card = {k: prepared.card[k] for k in ("name", "sha256", "counts", "split_rule")}
-    card.update(root=str(prepared.root), limit=data_cfg.limit, keep_labels=data_cfg.kept_labels())
+    card.update(root=str(prepared.root), limit=data_cfg.limit, keep_labels=data_cfg.kept_labels(),
+                fold=data_cfg.fold, train_domain=data_cfg.train_domain, test_domain=data_cfg.test_domain)
+    features = {s: None for s in frames}
+    if spec.features:
+        from seqlab.features import FEATURE_NAMES, mention_features
+
+        raw = {s: mention_features(df["text"].tolist(), df["start"].to_numpy(), df["end"].to_numpy())
+               for s, df in frames.items()}
+        # standardised with the training rows' statistics, kept in the checkpoint for serving
+        mean, std = raw["train"].mean(0), raw["train"].std(0) + 1e-6
+        features = {s: (x - mean) / std for s, x in raw.items()}
+        card["features"] = {"names": list(FEATURE_NAMES), "mean": mean.tolist(), "std": std.tolist()}
+    encoded = {split: dataclasses.asdict(task.encode_frame(tokenizer, df, label_ids(df["label"], labels),
+                                                           max_len=data_cfg.max_len, features=features[split]))
+               for split, df in frames.items()}
     inputs = {"data": encoded, "labels": labels, "task": spec.task, "tokenizer": tokenizer.to_dict(),
               "vocab_size": len(tokenizer), "card": card,
               "data_config": dataclasses.asdict(data_cfg), "embeddings": None}

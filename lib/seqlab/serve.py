@@ -1,5 +1,6 @@
 """Ray Serve application: a checkpoint behind ``POST /v1/classify`` (classifiers, with dynamic
-batching) or ``POST /v1/generate`` (the char-level generator).
+batching), ``POST /v1/generate`` (the char-level generator) or ``POST /v1/entities/classify``
+(entity-mention models: a text and character spans).
 
     serve run seqlab.serve:build_app checkpoint=results/cfpb-lstm/best.json
     seqlab serve --checkpoint results/cfpb-lstm/best.json
@@ -19,7 +20,7 @@ from ray import serve
 
 from seqlab.checkpoint import local_dir, read_meta
 from seqlab.errors import SeqlabError
-from seqlab.predict import TextClassifier, TextGenerator
+from seqlab.predict import EntityClassifier, TextClassifier, TextGenerator
 
 
 class ClassifyRequest(BaseModel):
@@ -52,6 +53,38 @@ class GenerateResponse(BaseModel):
     texts: list[str]
 
 
+class CharSpan(BaseModel):
+    start: int = Field(description="first character of the mention (0-based)")
+    end: int = Field(description="one past its last character")
+
+
+class EntityRequest(BaseModel):
+    text: str = Field(description="a sentence or a whole document; each span is classified in its sentence",
+                      examples=["IL-2 gene expression requires NF-kappa B in T cells."])
+    spans: list[CharSpan] = Field(description="the mentions to classify", examples=[[{"start": 0, "end": 4}]])
+
+
+class AttentionWeight(BaseModel):
+    token: str
+    weight: float
+    mention: bool
+
+
+class EntityPrediction(BaseModel):
+    start: int
+    end: int
+    mention: str
+    sentence: str
+    label: str
+    probabilities: dict[str, float]
+    attention: list[AttentionWeight] | None = Field(None, description="LSTM+CA: weights over the sentence's tokens")
+
+
+class EntityResponse(BaseModel):
+    model: str
+    entities: list[EntityPrediction]
+
+
 api = FastAPI(title="seqlab", description="Sequence models served with Ray Serve.")
 
 
@@ -61,7 +94,10 @@ def _field(loc) -> str:
 
 
 EXPECTED = {"/v1/classify": '{"texts": ["...", ...]}',
-            "/v1/generate": '{"category": "...", "prompt": "...", "length": 300, "temperature": 0.5}'}
+            "/v1/generate": '{"category": "...", "prompt": "...", "length": 300, "temperature": 0.5}',
+            "/v1/entities/classify": '{"text": "...", "spans": [{"start": 0, "end": 4}, ...]}'}
+ROUTES = {"classify": ("/v1/classify", "classifier"), "generate": ("/v1/generate", "text generator"),
+          "entity": ("/v1/entities/classify", "entity-mention classifier")}
 
 
 @api.exception_handler(RequestValidationError)
@@ -103,6 +139,30 @@ def check_texts(texts: list[str], *, max_texts: int, max_chars: int) -> None:
             raise BadInput(413, f"texts[{i}] has {len(t)} characters; at most {max_chars} are allowed")
 
 
+def mention_rows(text: str, spans: list[CharSpan], *, max_spans: int, max_chars: int) -> list[dict]:
+    """Each span in its sentence, as the model's rows; raises ``BadInput`` for a bad span."""
+    from seqlab.spans import split_sentences
+
+    if not spans:
+        raise BadInput(422, "spans is empty; send at least one {\"start\": ..., \"end\": ...}")
+    if len(spans) > max_spans:
+        raise BadInput(413, f"{len(spans)} spans in one request; at most {max_spans} are allowed")
+    if len(text) > max_chars:
+        raise BadInput(413, f"text has {len(text)} characters; at most {max_chars} are allowed")
+    for i, sp in enumerate(spans):
+        if not 0 <= sp.start < sp.end <= len(text):
+            why = "is empty (start == end)" if sp.start == sp.end else f"is out of range (start {sp.start}, end {sp.end})"
+            raise BadInput(422, f"spans[{i}] {why}; expected 0 <= start < end <= {len(text)}, the text's length")
+        if not text[sp.start : sp.end].strip():
+            raise BadInput(422, f"spans[{i}] ({sp.start}-{sp.end}) covers only white space")
+    sentences = split_sentences(text, keep_together=[(sp.start, sp.end) for sp in spans])
+    rows = []
+    for sp in spans:
+        a, b = next((a, b) for a, b in sentences if a <= sp.start < b)
+        rows.append({"text": text[a:b], "start": sp.start - a, "end": sp.end - a})
+    return rows
+
+
 def resolve_checkpoint(ref: str) -> str:
     """A checkpoint folder or URI, a search's ``best.json``, or a folder holding ``best.json``."""
     p = Path(ref)
@@ -127,17 +187,18 @@ class ModelDeployment:
                  max_batch_size: int = 32, batch_wait_timeout_s: float = 0.01):
         with local_dir(resolve_checkpoint(checkpoint)) as d:
             task = read_meta(d).get("task", "classify")
-            self.model = (TextGenerator if task == "generate" else TextClassifier)(d)
+            self.model = {"generate": TextGenerator, "entity": EntityClassifier}.get(task, TextClassifier)(d)
         self.name = self.model.name
         self.max_texts, self.max_chars = max_texts, max_chars
         self.classify_batch.set_max_batch_size(max_batch_size)
         self.classify_batch.set_batch_wait_timeout_s(batch_wait_timeout_s)
 
-    def _require(self, task: str, route: str) -> None:
-        if self.model.meta["task"] != task:
-            other = "/v1/generate" if task == "classify" else "/v1/classify"
-            kind = "text generator" if task == "classify" else "classifier"
-            raise BadInput(404, f"{route} is not served here: model {self.name!r} is a {kind}; use POST {other}")
+    def _require(self, task: str) -> None:
+        have = self.model.meta["task"]
+        if have != task:
+            other, kind = ROUTES[have]
+            raise BadInput(404, f"{ROUTES[task][0]} is not served here: model {self.name!r} is a {kind}; "
+                                f"use POST {other}")
 
     @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.01)
     async def classify_batch(self, requests: list[list[str]]) -> list[list[dict]]:
@@ -151,7 +212,7 @@ class ModelDeployment:
 
     @api.post("/v1/classify", response_model=ClassifyResponse)
     async def classify(self, request: ClassifyRequest) -> dict:
-        self._require("classify", "/v1/classify")
+        self._require("classify")
         check_texts(request.texts, max_texts=self.max_texts, max_chars=self.max_chars)
         return {"model": self.name, "predictions": await self.classify_batch(request.texts)}
 
@@ -165,10 +226,25 @@ class ModelDeployment:
 
     @api.post("/v1/generate", response_model=GenerateResponse)
     async def generate(self, request: GenerateRequest) -> dict:
-        self._require("generate", "/v1/generate")
+        self._require("generate")
         # sampling is a loop of small steps: run it off the event loop so health checks still answer
         texts = await asyncio.to_thread(self.generate_texts, request)
         return {"model": self.name, "category": request.category, "texts": texts}
+
+    def classify_entities(self, request: EntityRequest) -> list[dict]:
+        """The request's mentions, each classified in its sentence (a pure method: testable without HTTP)."""
+        import pandas as pd
+
+        rows = mention_rows(request.text, request.spans, max_spans=self.max_texts, max_chars=self.max_chars)
+        results = self.model.predict(pd.DataFrame(rows))
+        return [{"start": sp.start, "end": sp.end, "mention": request.text[sp.start : sp.end],
+                 "sentence": row["text"], **res} for sp, row, res in zip(request.spans, rows, results)]
+
+    @api.post("/v1/entities/classify", response_model=EntityResponse, response_model_exclude_none=True)
+    async def entities(self, request: EntityRequest) -> dict:
+        self._require("entity")
+        entities = await asyncio.to_thread(self.classify_entities, request)
+        return {"model": self.name, "entities": entities}
 
     @api.get("/healthz")
     async def healthz(self) -> dict:

@@ -10,6 +10,8 @@ The training loop and evaluation call only these methods, so no ``if model_type`
 
 ``classify``: one label per text (the classifiers). ``generate``: next-character prediction
 (the char-level generator); a sequence's label is its category, the conditional model's input.
+``entity``: one label per entity mention, classified in its sentence (write-up 003); a row is the
+sentence's ids plus the mention's token span (and hand-made features for LSTM+CA+feat).
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from seqlab.metrics import from_confusion, per_class_f1
+from seqlab.metrics import from_confusion, per_class, per_class_f1
+from seqlab.tokenizer import ragged
 
 
 @dataclass
@@ -29,6 +32,8 @@ class EncodedSplit:
     ids: np.ndarray  # (total_tokens,) int32
     offsets: np.ndarray  # (n + 1,) int64
     labels: np.ndarray  # (n,) int64
+    spans: np.ndarray | None = None  # (n, 2) int64: an entity mention's token positions [start, end)
+    features: np.ndarray | None = None  # (n, f) float32: hand-made features of the mention
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -70,12 +75,50 @@ def encode(tokenizer, texts, labels: np.ndarray, task, *, max_len: int) -> Encod
     return task.prepare(split, max_len)
 
 
+def encode_mention(tokenizer, text: str, start: int, end: int, max_len: int, *, words: bool = False
+                   ) -> tuple[list, int, int]:
+    """A sentence's ids and the mention's token span ``[a, b)`` in them, at most ``max_len`` ids.
+
+    The sentence is tokenised in three pieces (left, mention, right), so the span is exact however
+    the tokenizer splits words. A long sentence keeps the window around the mention. ``words``
+    gives the tokens' strings instead of their ids (to show attention weights).
+    """
+    pieces, (prefix, suffix), unk = tokenizer.pieces, tokenizer.specials, tokenizer.unk_id
+    if words:
+        pieces, unk = tokenizer.words, "<unk>"
+        prefix, suffix = ["[CLS]"] * len(prefix), ["[SEP]"] * len(suffix)
+    budget = max_len - len(prefix) - len(suffix)
+    left, right = pieces(text[:start]), pieces(text[end:])
+    mid = (pieces(text[start:end]) or [unk])[:budget]
+    room = budget - len(mid)
+    n_left = min(len(left), max(room // 2, room - len(right)))
+    n_right = min(len(right), room - n_left)
+    ids = prefix + left[len(left) - n_left:] + mid + right[:n_right] + suffix
+    a = len(prefix) + n_left
+    return ids, a, a + len(mid)
+
+
+def encode_mentions(tokenizer, texts, starts, ends, labels: np.ndarray, *, max_len: int,
+                    features: np.ndarray | None = None) -> EncodedSplit:
+    """Mentions in their sentences -> an :class:`EncodedSplit` with spans; label -1 rows are dropped."""
+    keep = np.flatnonzero(labels >= 0)
+    texts, starts, ends = list(texts), np.asarray(starts), np.asarray(ends)
+    rows = [encode_mention(tokenizer, texts[i], int(starts[i]), int(ends[i]), max_len) for i in keep]
+    ids, offsets = ragged([r[0] for r in rows])
+    spans = np.array([r[1:] for r in rows], dtype=np.int64).reshape(-1, 2)
+    return EncodedSplit(ids, offsets, labels[keep], spans=spans,
+                        features=None if features is None else np.asarray(features, np.float32)[keep])
+
+
 class Classification:
     metric, mode = "val_macro_f1", "max"
 
     def __init__(self, num_classes: int):
         self.num_classes = num_classes
         self.size = 1 + num_classes * num_classes  # length of stats()
+
+    def encode_frame(self, tokenizer, frame, labels: np.ndarray, *, max_len: int, features=None) -> EncodedSplit:
+        return encode(tokenizer, frame["text"], labels, self, max_len=max_len)
 
     def prepare(self, split: EncodedSplit, max_len: int) -> EncodedSplit:
         return split  # the tokenizer already kept the first max_len tokens
@@ -106,7 +149,10 @@ class Classification:
     def details(self, stats: torch.Tensor, labels: list[str]) -> dict:
         """What a test report adds to the metrics: F1 of each class."""
         cm = stats[1:].reshape(self.num_classes, self.num_classes).cpu().numpy()
-        return {"per_class_f1": dict(zip(labels, per_class_f1(cm).round(4).tolist()))}
+        pc = per_class(cm)
+        return {"per_class_f1": dict(zip(labels, per_class_f1(cm).round(4).tolist())),
+                "per_class": {lab: {k: round(float(v[i]), 4) for k, v in pc.items()} for i, lab in enumerate(labels)},
+                "confusion": cm.astype(int).tolist()}
 
 
 class LanguageModel:
@@ -114,6 +160,9 @@ class LanguageModel:
 
     metric, mode = "val_nats_per_char", "min"
     size = 3  # length of stats()
+
+    def encode_frame(self, tokenizer, frame, labels: np.ndarray, *, max_len: int, features=None) -> EncodedSplit:
+        return encode(tokenizer, frame["text"], labels, self, max_len=max_len)
 
     def prepare(self, split: EncodedSplit, max_len: int) -> EncodedSplit:
         """Cut each ``<bos> text <eos>`` into windows of ``max_len`` predictions (``max_len + 1`` ids).
@@ -163,5 +212,33 @@ class LanguageModel:
         return {}
 
 
+class EntityClassification(Classification):
+    """A label per entity mention. Batches add ``spans`` (b, 2) and, when the split has them,
+    ``features`` (b, f); models return ``{"logits", ...}`` (see :mod:`seqlab.models.entity`)."""
+
+    def encode_frame(self, tokenizer, frame, labels: np.ndarray, *, max_len: int, features=None) -> EncodedSplit:
+        return encode_mentions(tokenizer, frame["text"], frame["start"], frame["end"], labels, max_len=max_len,
+                               features=features)
+
+    def collate(self, split: EncodedSplit, idx: np.ndarray) -> dict[str, torch.Tensor]:
+        batch = super().collate(split, idx)
+        batch["spans"] = torch.from_numpy(split.spans[idx])
+        if split.features is not None:
+            batch["features"] = torch.from_numpy(split.features[idx])
+        return batch
+
+    def forward(self, model, batch):
+        return model(batch["tokens"], batch["lengths"], batch["spans"], batch.get("features"))
+
+    def loss(self, out, batch):
+        from seqlab.models.entity import cross_entropy
+
+        return cross_entropy(out, batch["labels"])
+
+    def stats(self, out, batch) -> torch.Tensor:
+        return super().stats(out["logits"], batch)
+
+
 def make_task(name: str, num_classes: int):
-    return {"classify": lambda: Classification(num_classes), "generate": LanguageModel}[name]()
+    return {"classify": lambda: Classification(num_classes), "generate": LanguageModel,
+            "entity": lambda: EntityClassification(num_classes)}[name]()

@@ -59,6 +59,16 @@ class WordTokenizer:
     def encode_many(self, texts: Iterable[str]) -> tuple[np.ndarray, np.ndarray]:
         return ragged([self.encode(t) for t in texts])
 
+    # what seqlab.tasks.encode_mention needs: ids of a piece of text (no cut), the ids around a sequence
+    unk_id = 1
+    specials: tuple[list[int], list[int]] = ([], [])
+
+    def pieces(self, text: str) -> list[int]:
+        return [self.index.get(w, 1) for w in self.words(text)]
+
+    def words(self, text: str) -> list[str]:
+        return split_words(text, self.normalize)
+
     def to_dict(self) -> dict:
         return {"kind": "word", "max_len": self.max_len, "normalize": self.normalize, "vocab": self.vocab}
 

@@ -21,10 +21,11 @@ from seqlab.errors import SeqlabError
 @dataclass(frozen=True)
 class Entry:
     target: str  # "module:callable"
-    task: str  # "classify" or "generate" (seqlab.tasks)
+    task: str  # "classify", "generate" or "entity" (seqlab.tasks)
     tokenizer: str  # "word", "char" or "wordpiece" (seqlab.tokenizer.TOKENIZERS)
     summary: str
     lr: float = 2e-3  # AdamW learning rate when --lr is not given
+    features: bool = False  # takes the hand-made mention features of seqlab.features
 
     @property
     def builder(self) -> Callable[..., nn.Module]:
@@ -46,6 +47,20 @@ MODELS: dict[str, Entry] = {
                     "all-MiniLM-L6-v2 fine-tuned (BERT family, write-up 000)", lr=5e-5),
     "char-lstm": Entry("seqlab.models.charlm:CharLSTM", "generate", "char",
                        "char-level LSTM text generator, per category or conditional (write-up 000)"),
+    # entity mentions in their sentence (write-up 003); lr 0.01 is the thesis'
+    "lstm-ca": Entry("seqlab.models.entity:LSTMCA", "entity", "word",
+                     "LSTM+CA: context and entity LSTMs with cross-attention (write-up 003)", lr=1e-2),
+    "lstm-ca-feat": Entry("seqlab.models.entity:lstm_ca_feat", "entity", "word",
+                          "LSTM+CA+feat: LSTM+CA with bag of words, POS, sentiment and shape features (003)",
+                          lr=1e-2, features=True),
+    "td-lstm": Entry("seqlab.models.entity:TDLSTM", "entity", "word",
+                     "target-dependent LSTM over left and right context (write-up 003 baseline)", lr=1e-2),
+    "sentence-lstm": Entry("seqlab.models.entity:sentence_lstm", "entity", "word",
+                           "LSTM over the sentence, mention marked (write-up 003 baseline)", lr=1e-2),
+    "sentence-cnn": Entry("seqlab.models.entity:sentence_cnn", "entity", "word",
+                          "CNN over the sentence, mention marked (write-up 003 baseline)"),
+    "sentence-minilm": Entry("seqlab.models.entity:SentenceMiniLM", "entity", "wordpiece",
+                             "all-MiniLM-L6-v2 fine-tuned, mention as token type 1 (write-up 003 baseline)", lr=5e-5),
 }
 
 

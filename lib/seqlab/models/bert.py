@@ -122,6 +122,11 @@ class WordPieceTokenizer:
         self.cls_id, self.sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
         if tok.encode("").ids != [self.cls_id, self.sep_id]:
             raise ValueError("the tokenizer does not add [CLS] ... [SEP]")
+        self.unk_id = tok.token_to_id("[UNK]")
+        self.specials = ([self.cls_id], [self.sep_id])
+        self._pieces = Tokenizer.from_str(tokenizer_json)  # no cut, no [CLS]/[SEP]: pieces of a sentence
+        self._pieces.no_padding()
+        self._pieces.no_truncation()
 
     @classmethod
     def pretrained(cls, max_len: int = 128) -> WordPieceTokenizer:
@@ -132,6 +137,12 @@ class WordPieceTokenizer:
 
     def encode(self, text: str) -> list[int]:
         return self._tok.encode(text).ids
+
+    def pieces(self, text: str) -> list[int]:
+        return self._pieces.encode(text, add_special_tokens=False).ids
+
+    def words(self, text: str) -> list[str]:
+        return self._pieces.encode(text, add_special_tokens=False).tokens
 
     def encode_many(self, texts: Iterable[str]) -> tuple[np.ndarray, np.ndarray]:
         texts = list(texts)

@@ -82,10 +82,12 @@ class CNNClassifier(nn.Module):
             nn.Linear(filters, head_dim), nn.ReLU(), nn.Dropout(dropout), nn.Linear(head_dim, num_classes),
         )
 
-    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        # tokens: (b, t) int64 right-padded with 0; lengths: (b,) int64
+    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
+        # tokens: (b, t) int64 right-padded with 0; lengths: (b,) int64; extra: (b, t, e) added to the
+        # word vectors (the entity models mark a mention with it)
         lengths = lengths.to(tokens.device)
-        x = self.spatial_dropout(self.embed(tokens))  # (b, t, e)
+        x = self.embed(tokens)
+        x = self.spatial_dropout(x if extra is None else x + extra)  # (b, t, e)
         # padding rows of a pre-trained matrix are zero, but mask anyway: the trainer may copy any values
         x = x * _mask(lengths, x.shape[1], x.dtype)[..., None]
         x = x.transpose(1, 2)  # (b, e, t): Conv1d wants channels first

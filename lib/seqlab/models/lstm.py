@@ -66,9 +66,11 @@ class LSTMClassifier(nn.Module):
         else:  # straight to the output layer, as seed 002's Dense(9, softmax)
             self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(feat, num_classes))
 
-    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        # tokens: (b, t) int64 right-padded with 0; lengths: (b,) int64
-        x = self.spatial_dropout(self.embed(tokens))  # (b, t, e)
+    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
+        # tokens: (b, t) int64 right-padded with 0; lengths: (b,) int64; extra: (b, t, e) added to the
+        # word vectors (the entity models mark a mention with it)
+        x = self.embed(tokens)
+        x = self.spatial_dropout(x if extra is None else x + extra)  # (b, t, e)
         # cuDNN wants its weights in one block; after DDP broadcast/replication they may not be
         self.lstm.flatten_parameters()
         if self.lstm.bidirectional:
