@@ -106,3 +106,20 @@ def test_experiment_list_parses():
     for r in spec["runs"] + spec["generators"]:
         _, c = parse(["train", *shlex.split(spec["common"]), *shlex.split(r["args"])])
         assert c["train"].num_workers == 2, r["name"]
+
+
+def test_entity_experiment_list_parses():
+    import shlex
+
+    from seqlab.entity_report import runs_for
+
+    spec = yaml.safe_load((ROOT / "configs" / "experiments" / "entities.yaml").read_text())
+    runs = runs_for(spec)
+    assert len({r["name"] for r in runs}) == len(runs)
+    folds = spec["folds"]
+    assert sum(r["group"] == "cv" for r in runs) == len(spec["datasets"]) * len(spec["models"]) * folds
+    for r in runs:
+        _, c = parse(["train", *shlex.split(spec["common"]), *shlex.split(r["args"])])
+        assert c["model"].model in {m["name"] for m in spec["models"]}, r["name"]
+        assert (c["data"].fold is None) == (r["group"] == "cross-domain" and c["data"].train_domain
+                                            != c["data"].test_domain)

@@ -77,7 +77,9 @@ class TextClassifier(Predictor):
     def __init__(self, path: str | Path, device: str = "cpu"):
         super().__init__(path, device)
         if self.meta["task"] != "classify":
-            raise SeqlabError(f"{path} holds a {self.meta['model']['name']} text generator, not a classifier")
+            kind = {"generate": "text generator", "entity": "entity-mention classifier (it needs spans)"}
+            raise SeqlabError(f"{path} holds a {self.meta['model']['name']} {kind[self.meta['task']]}, not a text "
+                              f"classifier")
 
     def predict(self, texts: list[str]) -> list[dict]:
         probs = self.probabilities(texts)
