@@ -30,10 +30,11 @@ def runs_for(cfg: dict) -> list[dict]:
     runs = []
     for ds in cfg["datasets"]:
         for model in cfg["models"]:
+            extra = model.get("by_dataset", {}).get(ds["name"], "")  # e.g. more epochs on a small corpus
             for fold in range(cfg["folds"]):
                 runs.append({"name": f"{ds['name']}-{model['name']}-fold{fold}", "group": "cv",
                              "args": f"--dataset {ds['name']} {ds['args']} --model {model['name']} {model['args']} "
-                                     f"--fold {fold}"})
+                                     f"{extra} --fold {fold}".replace("  ", " ")})
         for vectors in cfg["embeddings"]["vectors"]:
             model = next(m for m in cfg["models"] if m["name"] == cfg["embeddings"]["model"])
             for fold in range(cfg["folds"]):
@@ -143,7 +144,8 @@ def attention_figure(checkpoint: str, frame: pd.DataFrame, path: Path, title: st
         for lab, a in zip(ax.get_xticklabels(), att):
             lab.set_fontweight("bold" if a["mention"] else "normal")
         ax.set_yticks([])
-        ax.set_title(f"gold {row['label']} / predicted {res['label']} ({res['probabilities'][res['label']]:.2f})",
+        ax.set_title(f"gold {row['label']} / predicted {res['label']} ({res['probabilities'][res['label']]:.2f}); "
+                     f"weights {w.min():.3f}-{w.max():.3f}, uniform {1 / len(res['attention']):.3f}",
                      fontsize=8, loc="left")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
