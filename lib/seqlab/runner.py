@@ -86,7 +86,10 @@ def select_rows(prepared: PreparedData, data_cfg: DataConfig) -> dict[str, pd.Da
     if data_cfg.fold is not None:
         test = test_pool[test_pool["fold"] == data_cfg.fold]
         train_pool = train_pool[train_pool["fold"] != data_cfg.fold]
-    elif data_cfg.train_domain == data_cfg.test_domain or not (data_cfg.train_domain and data_cfg.test_domain):
+    elif not (data_cfg.train_domain and data_cfg.test_domain):
+        raise SeqlabError("give both --train-domain and --test-domain (two corpora), or --fold (0-4) too, so that "
+                          "training and test rows don't overlap")
+    elif data_cfg.train_domain == data_cfg.test_domain:
         raise SeqlabError("to train and test within one domain give --fold too (0-4), so that they don't overlap")
     else:
         test = test_pool
