@@ -33,8 +33,10 @@ class Predictor:
     def name(self) -> str:
         return model_label(self.meta["data"], self.meta["model"]["name"])
 
-    def encode(self, frame: pd.DataFrame, labels: list[str] | None = None) -> EncodedSplit:
-        """A frame's rows (``text``; entity models: + ``start``, ``end``) as the task's sequences."""
+    def encode(self, frame: pd.DataFrame | list[str], labels: list[str] | None = None) -> EncodedSplit:
+        """Texts, or a frame's rows (``text``; entity models: + ``start``, ``end``), as the task's sequences."""
+        if not isinstance(frame, pd.DataFrame):
+            frame = pd.DataFrame({"text": list(frame)})
         y = label_ids(labels, self.labels) if labels is not None else np.zeros(len(frame), np.int64)
         features = None
         spec = self.meta["data"].get("features")
