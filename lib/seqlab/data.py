@@ -16,13 +16,16 @@ import html
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 import tarfile
 import zipfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Callable
 
 import numpy as np
@@ -81,7 +84,7 @@ def _zip_member(zf: zipfile.ZipFile, member: str, where: str) -> bytes:
         raise SeqlabError(f"{where} has no member {member!r}; the artifact is not the expected one") from None
 
 
-def _tar_member(tf: tarfile.TarFile, member: str, where: str) -> bytes:
+def tar_member(tf: tarfile.TarFile, member: str, where: str) -> bytes:
     try:
         f = tf.extractfile(member)
     except KeyError:
@@ -314,10 +317,10 @@ def _parse_snippets(data: bytes, where: str) -> pd.DataFrame:
 def read_movie_snippets(path: Path) -> pd.DataFrame:
     """``text`` and ``mean_rating`` of the Rotten Tomatoes snippets in the vaderSentiment sdist."""
     with tarfile.open(path, "r:gz") as sdist:
-        inner = _tar_member(sdist, VADER_TAR, path.name)
+        inner = tar_member(sdist, VADER_TAR, path.name)
     where = f"{path.name}:{VADER_TAR}"
     with tarfile.open(fileobj=io.BytesIO(inner), mode="r:gz") as tf:
-        data = _tar_member(tf, VADER_MOVIES, where)
+        data = tar_member(tf, VADER_MOVIES, where)
     return _parse_snippets(data, f"{where}:{VADER_MOVIES}")
 
 
@@ -499,6 +502,58 @@ def fetch_artifact(artifact: Artifact, cache_dir: Path | None = None) -> Path:
             f"{artifact.filename} has sha256 {digest}, expected {artifact.sha256}; the file was removed"
         )
     return path
+
+
+@contextmanager
+def published_dir(target: Path, complete: Callable[[Path], bool]) -> Iterator[Path]:
+    """A temporary sibling folder to fill; when the block succeeds it becomes ``target`` by one rename.
+
+    Readers never see half a folder, also with several processes racing: if another process
+    published a ``complete`` target first, theirs is kept. A target left incomplete (by hand, or by
+    an older layout) is moved aside and replaced.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        yield tmp
+        if target.exists() and not complete(target):
+            stale = Path(tempfile.mkdtemp(prefix=f".{target.name}.stale.", dir=target.parent))
+            os.replace(target, stale / "old")
+            shutil.rmtree(stale, ignore_errors=True)
+        try:
+            os.rename(tmp, target)
+        except OSError:
+            if not complete(target):  # another process did not win the race: a real error
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def extract_folder(artifact: Artifact, prefix: str, target: Path, required: Sequence[str]) -> Path:
+    """The files under ``prefix`` of a verified wheel, extracted once into ``target`` (which holds
+    every ``required`` file, or is made again)."""
+
+    def complete(folder: Path) -> bool:
+        return all((folder / name).is_file() for name in required)
+
+    if complete(target):
+        return target
+    wheel = fetch_artifact(artifact)
+    with published_dir(target, complete) as tmp, zipfile.ZipFile(wheel) as zf:
+        for info in zf.infolist():
+            if not info.filename.startswith(prefix) or info.is_dir():
+                continue
+            rel = PurePosixPath(info.filename[len(prefix):])
+            if rel.is_absolute() or ".." in rel.parts:  # never write outside the folder
+                raise SeqlabError(f"{artifact.filename} has an unsafe member path {info.filename!r}")
+            dest = tmp.joinpath(*rel.parts)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            with zf.open(info) as src, open(dest, "wb") as dst:
+                shutil.copyfileobj(src, dst, 1 << 20)
+        missing = [name for name in required if not (tmp / name).is_file()]
+        if missing:
+            raise SeqlabError(f"{artifact.filename} has no {prefix}{missing[0]}; the artifact is not the expected one")
+    return target
 
 
 def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:

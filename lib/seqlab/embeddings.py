@@ -21,9 +21,6 @@ import hashlib
 import io
 import json
 import math
-import os
-import shutil
-import uuid
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -31,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from seqlab.data import Artifact, fetch_artifact, seqlab_home
+from seqlab.data import Artifact, fetch_artifact, published_dir, seqlab_home
 from seqlab.errors import SeqlabError
 from seqlab.tokenizer import PAD, UNK, split_words
 
@@ -161,22 +158,11 @@ def _read_cache(name: str) -> WordVectors | None:
 def _write_cache(wv: WordVectors, meta: dict) -> WordVectors:
     """Write into a temporary folder, then rename it into place: readers never see half a cache."""
     root = _cache_dir(wv.name)
-    root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = root.with_name(f".{root.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
-    tmp.mkdir()
-    try:
+    with published_dir(root, lambda d: (d / "words.json").exists() and (d / "vectors.npy").exists()) as tmp:
         with open(tmp / "vectors.npy", "wb") as f:
             np.save(f, np.ascontiguousarray(wv.vectors, dtype=np.float32), allow_pickle=False)
         # ASCII escapes: a lone surrogate in some string must not make the write fail
         (tmp / "words.json").write_text(json.dumps({**meta, "rows": wv.rows}), encoding="utf-8")
-        try:
-            os.rename(tmp, root)
-        except OSError:
-            if not (root / "words.json").exists():
-                raise
-            # another process finished the same cache first; theirs is equivalent
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return wv
 
 

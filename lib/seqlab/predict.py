@@ -10,7 +10,7 @@ import torch
 
 from seqlab import checkpoint
 from seqlab.errors import SeqlabError
-from seqlab.tasks import EncodedSplit, encode, label_ids, make_task
+from seqlab.tasks import EncodedSplit, label_ids, make_task
 from seqlab.train import bucket_batches, evaluate_stats
 
 

