@@ -75,6 +75,7 @@ class BuiltinDataset:
     licence: str
     train_file: str
     test_file: str | None = None
+    folds: bool = False  # the loader gives a ``fold`` column (5 folds by document; fold 0 is the test split)
 
 
 def _zip_member(zf: zipfile.ZipFile, member: str, where: str) -> bytes:
@@ -429,6 +430,7 @@ BIONLP_ENTITIES = BuiltinDataset(
     source=BIONLP_SOURCE + " Mentions that are not event triggers.",
     licence=BIONLP_LICENCE,
     train_file="BioNLP-ST_2011_{GE,EPI,ID,REL}/*.ann",
+    folds=True,
 )
 BIONLP_TRIGGERS = BuiltinDataset(
     name="bionlp-triggers",
@@ -441,6 +443,7 @@ BIONLP_TRIGGERS = BuiltinDataset(
                            "the same word can trigger different event types, so the context decides.",
     licence=BIONLP_LICENCE,
     train_file="BioNLP-ST_2011_{GE,EPI,ID,REL}/*.ann",
+    folds=True,
 )
 DRUGS_TARGET = BuiltinDataset(
     name="drugs-target",
@@ -455,6 +458,7 @@ DRUGS_TARGET = BuiltinDataset(
                            "5 folds by review (seed 0)."),
     licence=DRUGS_LICENCE,
     train_file="drugsComTrain.tsv + drugsComTest.tsv",
+    folds=True,
 )
 
 BUILTIN = {d.name: d for d in (CFPB, DRUGS_RATING, DRUGS_CONDITION, SENTENCES5, SENTENCES2, BIONLP_ENTITIES,
@@ -691,10 +695,15 @@ def _builtin_splits(raw: dict[str, pd.DataFrame], val_fraction: float, seed: int
             "test": test}
 
 
+def _fold_rule(val_fraction: float, seed: int, fold_seed: int | None = None) -> str:
+    folds = "5 folds by document" + ("" if fold_seed is None else f" (seed {fold_seed})")
+    return (f"{folds}; test = fold 0 unless --fold picks another; validation = {val_fraction:g} of the other "
+            f"folds, stratified by class, seed {seed}")
+
+
 def _split_rule(spec: BuiltinDataset, val_fraction: float, seed: int) -> str:
-    if spec.load in (load_bionlp_entities, load_bionlp_triggers, load_drugs_target):
-        return (f"5 folds by document; test = fold 0 unless --fold picks another; validation = {val_fraction:g} "
-                f"of the other folds, stratified by class, seed {seed}")
+    if spec.folds:
+        return _fold_rule(val_fraction, seed)
     if spec.test_file:
         return (f"test = the package's {spec.test_file}; validation = {val_fraction:g} of {spec.train_file}, "
                 f"stratified by class, seed {seed}")
@@ -788,7 +797,5 @@ def _prepare_mentions(name: str, rows: pd.DataFrame, source: str, kind: str, val
     digest = hashlib.sha256(pd.util.hash_pandas_object(rows).values.tobytes()).hexdigest()
     card = dict(name=name, title=f"user entity mentions {source}", source=f"{source} ({kind})",
                 licence="as provided by the user", sha256=digest, text_column="sentence of the mention",
-                label_column="label", split_rule=(f"5 folds by document (seed {seed}); test = fold 0 unless --fold "
-                                                  f"picks another; validation = {val_fraction:g} of the other "
-                                                  f"folds, stratified, seed {seed}"))
+                label_column="label", split_rule=_fold_rule(val_fraction, seed, fold_seed=seed))
     return _write(name, data_dir / name / digest[:12], splits, card)

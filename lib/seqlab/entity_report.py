@@ -25,35 +25,37 @@ THESIS = ("Thesis (ADR corpora, 5-fold CV, macro-F1 of LSTM+CA+feat / LSTM+CA / 
           "TwiMed-PubMed .878 / .874 / .872; cross-domain drops of 19-39 points; in-domain vectors up to +8 points.")
 
 
+def _flags(ds: dict, model: dict, *more: str) -> str:
+    """``seqlab train`` flags of a dataset and model entry of the config (+ ``more``)."""
+    extra = model.get("by_dataset", {}).get(ds["name"], "")  # e.g. more epochs on a small corpus
+    parts = [f"--dataset {ds['name']}", ds["args"], f"--model {model['name']}", model["args"], extra, *more]
+    return " ".join(p for p in parts if p)
+
+
 def runs_for(cfg: dict) -> list[dict]:
-    """Every run of the experiment config: ``{"name", "args"}``, named from their settings."""
+    """Every run of the experiment config: ``{"name", "group", "args"}``, named from their settings."""
     runs = []
+    featured = next(m for m in cfg["models"] if m["name"] == cfg["embeddings"]["model"])
     for ds in cfg["datasets"]:
         for model in cfg["models"]:
-            extra = model.get("by_dataset", {}).get(ds["name"], "")  # e.g. more epochs on a small corpus
             for fold in range(cfg["folds"]):
                 runs.append({"name": f"{ds['name']}-{model['name']}-fold{fold}", "group": "cv",
-                             "args": f"--dataset {ds['name']} {ds['args']} --model {model['name']} {model['args']} "
-                                     f"{extra} --fold {fold}".replace("  ", " ")})
+                             "args": _flags(ds, model, f"--fold {fold}")})
         for vectors in cfg["embeddings"]["vectors"]:
-            model = next(m for m in cfg["models"] if m["name"] == cfg["embeddings"]["model"])
             for fold in range(cfg["folds"]):
-                runs.append({"name": f"{ds['name']}-{model['name']}-{vectors}-fold{fold}", "group": "embeddings",
-                             "args": f"--dataset {ds['name']} {ds['args']} --model {model['name']} {model['args']} "
-                                     f"--embeddings {vectors} --embed-dim 300 --fold {fold}"})
+                runs.append({"name": f"{ds['name']}-{featured['name']}-{vectors}-fold{fold}", "group": "embeddings",
+                             "args": _flags(ds, featured, f"--embeddings {vectors} --embed-dim 300 --fold {fold}")})
     for cd in cfg["cross_domain"]:
         ds = next(d for d in cfg["datasets"] if d["name"] == cd["dataset"])
-        model = next(m for m in cfg["models"] if m["name"] == cfg["embeddings"]["model"])
-        base = (f"--dataset {ds['name']} {ds['args']} --model {model['name']} {model['args']} "
-                f"--keep-labels {','.join(cd['labels'])}")
         for a in cd["domains"]:
             for b in cd["domains"]:
                 folds = range(cfg["folds"]) if a == b else [None]  # in-domain: cross-validated
                 for fold in folds:
                     tag = "" if fold is None else f"-fold{fold}"
                     runs.append({"name": f"{ds['name']}-xd-{a}-{b}{tag}", "group": "cross-domain",
-                                 "args": f"{base} --train-domain {a} --test-domain {b}"
-                                         + ("" if fold is None else f" --fold {fold}")})
+                                 "args": _flags(ds, featured, f"--keep-labels {','.join(cd['labels'])}",
+                                                f"--train-domain {a} --test-domain {b}",
+                                                "" if fold is None else f"--fold {fold}")})
     return runs
 
 

@@ -30,6 +30,11 @@ class Predictor:
         self.device = torch.device(device)
 
     @property
+    def max_len(self) -> int:
+        """Tokens per input, as in training."""
+        return self.meta.get("max_len", self.tokenizer.max_len)
+
+    @property
     def name(self) -> str:
         return model_label(self.meta["data"], self.meta["model"]["name"])
 
@@ -45,8 +50,7 @@ class Predictor:
 
             raw = mention_features(frame["text"].tolist(), frame["start"].to_numpy(), frame["end"].to_numpy())
             features = (raw - np.asarray(spec["mean"], np.float32)) / np.asarray(spec["std"], np.float32)
-        return self.task.encode_frame(self.tokenizer, frame, y, features=features,
-                                      max_len=self.meta.get("max_len", self.tokenizer.max_len))
+        return self.task.encode_frame(self.tokenizer, frame, y, features=features, max_len=self.max_len)
 
     def evaluate(self, frame: pd.DataFrame) -> dict:
         """The task's metrics on a frame with ``text`` and ``label`` columns (classify: + per-class F1)."""
@@ -138,8 +142,7 @@ class EntityClassifier(Predictor):
                               "probabilities": {lab: round(float(q), 6) for lab, q in zip(self.labels, p)}}
                 if attention is not None:
                     text, a, b = frame["text"].iloc[i], int(frame["start"].iloc[i]), int(frame["end"].iloc[i])
-                    words, s, e = encode_mention(self.tokenizer, text, a, b, self.meta.get("max_len", 400),
-                                                 words=True)
+                    words, s, e = encode_mention(self.tokenizer, text, a, b, self.max_len, words=True)
                     weights = attention[row, : len(words)].float().cpu().numpy()
                     results[i]["attention"] = [{"token": w, "weight": round(float(x), 4), "mention": s <= k < e}
                                                for k, (w, x) in enumerate(zip(words, weights))]

@@ -38,17 +38,28 @@ def prepare_data(data_cfg: DataConfig) -> PreparedData:
                    test_data=data_cfg.test_data, val_fraction=data_cfg.val_fraction, seed=data_cfg.split_seed)
 
 
-def load_split(prepared: PreparedData, split: str, data_cfg: DataConfig) -> pd.DataFrame:
-    """One split with ``--fold``, the domains, ``--keep-labels`` and ``--limit`` applied."""
-    df = select_rows(prepared, data_cfg)[split] if _regrouped(data_cfg) else prepared.split(split)
+def load_splits(prepared: PreparedData, data_cfg: DataConfig, splits=("train", "validation", "test")
+                ) -> dict[str, pd.DataFrame]:
+    """The splits with ``--fold``, the domains, ``--keep-labels`` and ``--limit`` applied."""
+    frames = select_rows(prepared, data_cfg) if _regrouped(data_cfg) else {s: prepared.split(s) for s in splits}
     keep = data_cfg.kept_labels()
     if keep:
         unknown = sorted(set(keep) - set(prepared.card["classes"]))
         if unknown:
             raise SeqlabError(f"--keep-labels: {unknown[0]!r} is not a label of {prepared.name}; labels are "
                               f"{', '.join(prepared.card['classes'])}")
-        df = df[df["label"].isin(keep)].reset_index(drop=True)
-    return df.head(data_cfg.limit) if data_cfg.limit else df
+    out = {}
+    for split in splits:
+        df = frames[split]
+        if keep:
+            df = df[df["label"].isin(keep)].reset_index(drop=True)
+        out[split] = df.head(data_cfg.limit) if data_cfg.limit else df
+    return out
+
+
+def load_split(prepared: PreparedData, split: str, data_cfg: DataConfig) -> pd.DataFrame:
+    """One split, as :func:`load_splits` gives it."""
+    return load_splits(prepared, data_cfg, (split,))[split]
 
 
 def _regrouped(data_cfg: DataConfig) -> bool:
@@ -101,7 +112,7 @@ def select_rows(prepared: PreparedData, data_cfg: DataConfig) -> dict[str, pd.Da
 
 def check_task(task: str, model: str, prepared: PreparedData) -> None:
     """Entity models need mention spans; text models would ignore them, so they are refused there."""
-    mentions = {"start", "end"} <= set(prepared.split("test").columns)
+    mentions = {"start", "end"} <= set(prepared.card.get("extra_columns", []))
     if task == "entity" and not mentions:
         raise SeqlabError(f"model {model!r} classifies entity mentions, but {prepared.name} has no start/end "
                           f"columns; use an entity dataset (bionlp-entities, bionlp-triggers, drugs-target), a "
@@ -128,7 +139,7 @@ def prepare_inputs(data_cfg: DataConfig, model_cfg: ModelConfig | None = None) -
     spec = entry(model_cfg.model)
     prepared = prepare_data(data_cfg)
     check_task(spec.task, model_cfg.model, prepared)
-    frames = {s: load_split(prepared, s, data_cfg) for s in ("train", "validation", "test")}
+    frames = load_splits(prepared, data_cfg)
     # a model learns the labels its training rows have (cross-domain: its own domain's)
     cross_domain = bool(data_cfg.train_domain or data_cfg.test_domain)
     labels = sorted(data_cfg.kept_labels() or (set(frames["train"]["label"]) if cross_domain

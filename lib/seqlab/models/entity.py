@@ -120,7 +120,7 @@ class LSTMCA(nn.Module):
 
     def forward(self, tokens, lengths, spans, features=None) -> dict[str, torch.Tensor]:
         lengths, spans = lengths.to(tokens.device), spans.to(tokens.device)
-        in_sentence, _ = positions(spans, lengths, tokens.shape[1])
+        in_sentence, in_mention = positions(spans, lengths, tokens.shape[1])
         entity, n = span_tokens(tokens, spans)  # (b, m), (b,)
         in_entity = torch.arange(entity.shape[1], device=tokens.device)[None, :] < n[:, None]
         self.context_lstm.flatten_parameters()
@@ -141,7 +141,6 @@ class LSTMCA(nn.Module):
         if self.bow_out is not None:
             # binary bag of words of the sentence outside the mention: each distinct word counts once
             bag = torch.zeros(tokens.shape[0], self.vocab_size, device=tokens.device, dtype=logits.dtype)
-            _, in_mention = positions(spans, lengths, tokens.shape[1])
             bag.scatter_(1, tokens.masked_fill(in_mention | ~in_sentence, 0), 1.0)
             bag[:, 0] = 0
             logits = logits + bag @ self.bow_out.weight
