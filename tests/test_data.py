@@ -96,7 +96,7 @@ ENTITY = r"&(?:#\d+|#x[0-9a-fA-F]+|[a-zA-Z]+);"
 
 def test_builtin_names():
     assert list(BUILTIN) == ["cfpb", "drugs-rating", "drugs-condition", "sentences5", "sentences2", "bionlp-entities",
-                             "bionlp-triggers", "drugs-target"]
+                             "bionlp-triggers", "drugs-target", "moses", "moses-scaffolds"]
 
 
 def test_unknown_dataset_lists_the_builtin_names(tmp_path):

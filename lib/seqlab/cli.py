@@ -1,4 +1,4 @@
-"""``seqlab data|models|train|tune|serve|predict|generate|export|demo``: a thin layer over the library.
+"""``seqlab data|models|train|tune|serve|predict|generate|sample|export|demo``: a thin layer over the library.
 
 Every subcommand prints ``seqlab: error: ...`` (one line, exit 2) for bad input.
 """
@@ -26,7 +26,7 @@ def _log(msg: str) -> None:
 def cmd_data(cfg: dict, args) -> dict:
     from seqlab.runner import prepare_data
 
-    prepared = prepare_data(cfg["data"])
+    prepared = prepare_data(cfg["data"], molecules=getattr(args, "molecules", False))
     _log(f"{prepared.name}: {prepared.card['counts']} -> {prepared.root}")
     _log(f"dataset card: {prepared.root / 'README.md'}")
     return {"root": str(prepared.root), "card": prepared.card}
@@ -42,16 +42,20 @@ def cmd_models(cfg: dict, args) -> dict:
 
 def _evaluate_test(checkpoint_path: str, data_cfg) -> dict:
     from seqlab.checkpoint import local_dir
-    from seqlab.predict import Predictor
+    from seqlab.predict import MoleculeGenerator, Predictor
     from seqlab.runner import load_split, prepare_data
 
-    test = load_split(prepare_data(data_cfg), "test", data_cfg)
     with local_dir(checkpoint_path) as d:
-        return Predictor(d).evaluate(test)
+        model = Predictor(d)
+        molecules = model.meta["task"] == "molecule"
+        if molecules:
+            model = MoleculeGenerator(d)
+        return model.evaluate(load_split(prepare_data(data_cfg, molecules=molecules), "test", data_cfg))
 
 
 def _headline(metrics: dict) -> str:
-    keys = [k for k in ("accuracy", "macro_f1", "nats_per_char", "bits_per_char", "char_accuracy") if k in metrics]
+    keys = [k for k in ("accuracy", "macro_f1", "nats_per_char", "bits_per_char", "char_accuracy", "recon", "kl",
+                        "reconstruction", "valid", "unique") if k in metrics]
     return ", ".join(f"{k.replace('_', ' ')} {metrics[k]:.4f}" for k in keys)
 
 
@@ -74,20 +78,20 @@ def cmd_tune(cfg: dict, args) -> dict:
     from seqlab import provenance
     from seqlab.predict import model_label
     from seqlab.runner import init_ray, prepare_inputs
-    from seqlab.search import check_searchable, run_search, summarise, write_results
-    from seqlab.tasks import make_task
+    from seqlab.models import entry
+    from seqlab.search import check_searchable, objective, run_search, summarise, write_results
 
     check_searchable(cfg["model"].model)
+    metric, mode = objective(entry(cfg["model"].model).task, cfg["search"], cfg["train"])
     inputs = prepare_inputs(cfg["data"], cfg["model"])
     init_ray()
-    task = make_task(inputs["task"], len(inputs["labels"]))
     t0 = time.perf_counter()
     grid = run_search(inputs, cfg["model"], cfg["train"], cfg["search"])
     wall = time.perf_counter() - t0
-    summary = summarise(grid, cfg["train"].epochs, task.metric, task.mode)
+    summary = summarise(grid, cfg["train"].epochs, metric, mode)
     out_dir = Path(cfg["search"].results_dir) / model_label(inputs["card"], cfg["model"].model)
     prov = provenance.record(getattr(args, "argv", None))
-    best = write_results(summary, out_dir, task.metric, {"search": cfg["search"].search_name, "data": inputs["card"],
+    best = write_results(summary, out_dir, metric, {"search": cfg["search"].search_name, "data": inputs["card"],
                                                          "search_wall_time_s": round(wall, 1), **prov})
     _log(f"search {cfg['search'].search_name}: {len(summary)} trials in {wall:.0f}s -> {out_dir}/search.csv")
     print(summary.drop(columns=["checkpoint"]).to_string(index=False), flush=True)
@@ -95,7 +99,7 @@ def cmd_tune(cfg: dict, args) -> dict:
     write_test_report(out_dir, best, test, cfg, prov)
     card = Path(inputs["card"]["root"]) / "README.md"
     (out_dir / "dataset_card.md").write_text(card.read_text())
-    _log(f"best trial {best['trial']}: {task.metric} {best[task.metric]:.4f}; test {_headline(test)}")
+    _log(f"best trial {best['trial']}: {metric} {best[metric]:.4f}; test {_headline(test)}")
     return {"best": best, "test": test, "summary": summary, "out_dir": out_dir}
 
 
@@ -209,6 +213,26 @@ def cmd_generate(cfg: dict, args) -> dict:
     return {"texts": texts}
 
 
+def cmd_sample(cfg: dict, args) -> dict:
+    from seqlab import chem
+    from seqlab.checkpoint import local_dir
+    from seqlab.predict import MoleculeGenerator
+    from seqlab.serve import resolve_checkpoint
+
+    if args.temperature <= 0 or not 1 <= args.n <= 100_000:
+        raise SeqlabError("--temperature must be > 0 and --n within 1..100000")
+    with local_dir(resolve_checkpoint(args.checkpoint)) as d:
+        smiles = MoleculeGenerator(d).sample(args.n, temperature=args.temperature, seed=args.seed)
+    valid = [chem.canonical(s) is not None for s in smiles]
+    for s, ok in zip(smiles, valid):
+        print(json.dumps({"smiles": s, "valid": ok}), flush=True)
+    _log(f"{sum(valid)} of {len(smiles)} valid ({chem.uniqueness(smiles, None):.3f} unique among the valid)")
+    if args.grid:
+        chem.grid_png([s for s, ok in zip(smiles, valid) if ok][:48], Path(args.grid))
+        _log(f"drawn into {args.grid}")
+    return {"smiles": smiles, "valid": valid}
+
+
 def cmd_export(cfg: dict, args) -> dict:
     from seqlab.checkpoint import local_dir
     from seqlab.predict import Predictor
@@ -293,6 +317,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("data", help="fetch, verify and split a dataset; write its card", epilog=EPILOG)
     add_arguments(p, ["data"])
+    p.add_argument("--molecules", action="store_true",
+                   help="a user file of SMILES (a 'smiles' column or a .smi file); invalid ones are counted and skipped")
     p.set_defaults(fn=cmd_data, sections=["data"])
 
     p = sub.add_parser("train", help="train with Ray Train (data-parallel); resumes a run of the same name",
@@ -325,6 +351,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n", type=int, default=1, help="texts to generate (default: 1)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.set_defaults(fn=cmd_generate, sections=[])
+
+    p = sub.add_parser("sample", help="sample molecules from a SMILES generator checkpoint, locally, without Ray")
+    p.add_argument("--checkpoint", required=True, help="checkpoint folder/URI, a best.json, or a folder with one")
+    p.add_argument("--n", type=int, default=10, help="molecules to sample (default: 10)")
+    p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default: 1.0)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--grid", help="also draw the valid ones into this PNG file")
+    p.set_defaults(fn=cmd_sample, sections=[])
 
     p = sub.add_parser("export", help="write a minilm checkpoint as a Hugging Face folder (save_pretrained)")
     p.add_argument("--checkpoint", required=True, help="checkpoint folder/URI, a best.json, or a folder with one")

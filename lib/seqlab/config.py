@@ -82,9 +82,15 @@ class ModelConfig:
     embeddings: str = opt("random", "initial word vectors: random, spacy (en_core_web_md) or word2vec "
                                     "(trained on the training split)")
     freeze_embeddings: bool | None = opt(None, "keep the word vectors fixed during training")
+    num_layers: int | None = opt(None, "smiles-rnn: stacked LSTM layers (2)")
+    latent: int | None = opt(None, "smiles-vae, smiles-ae: latent size (64; write-up 004's autoencoder: 7)")
+    beta: float | None = opt(None, "smiles-vae: final KL weight (0.1)")
+    anneal_steps: int | None = opt(None, "smiles-vae: steps over which the KL weight rises from 0 to beta (3000)")
+    free_bits: float | None = opt(None, "smiles-vae: least KL (nats) each latent dimension is charged (0.05)")
+    word_dropout: float | None = opt(None, "smiles-vae: share of decoder input tokens replaced by <unk> (0.1)")
 
     def __post_init__(self):
-        for name in ("hidden", "embed_dim", "filters", "kernel_size"):
+        for name in ("hidden", "embed_dim", "filters", "kernel_size", "latent", "num_layers"):
             v = getattr(self, name)
             if v is not None and v < (0 if name == "embed_dim" else 1):
                 raise SeqlabError(f"{name} must be positive, got {v}")
@@ -92,7 +98,7 @@ class ModelConfig:
             raise SeqlabError(f"pooling must be 'max' or 'last', got {self.pooling!r}")
         if self.embeddings not in ("random", "spacy", "word2vec"):
             raise SeqlabError(f"embeddings must be random, spacy or word2vec, got {self.embeddings!r}")
-        for name in ("dropout", "spatial_dropout"):
+        for name in ("dropout", "spatial_dropout", "word_dropout"):
             v = getattr(self, name)
             if v is not None and not 0 <= v < 1:
                 raise SeqlabError(f"{name} must be in [0, 1), got {v}")
@@ -131,6 +137,8 @@ class TrainConfig:
     precision: str = opt("bf16", "on GPU: bf16, fp16 (with loss scaling) or fp32; CPU always runs fp32")
     keep_checkpoints: int = opt(3, "checkpoints kept, best by validation macro-F1 (the latest is always kept)")
     max_failures: int = opt(0, "worker-group restarts from the latest checkpoint after a failure")
+    sample_molecules: int = opt(1000, "molecule models: molecules sampled at the end of each epoch to report "
+                                      "valid, unique, novelty and chem_score = their product (0 = off)")
     tensorboard_dir: str | None = opt(None, "folder for TensorBoard event files (default: <run folder>/tensorboard "
                                             "when runs are stored locally)")
 
@@ -164,6 +172,9 @@ class SearchConfig:
     search_lr: bool = opt(False, "also search the learning rate (log-uniform 3e-4..1e-2)")
     grace_period: int = opt(1, "ASHA: epochs every trial runs before it can be stopped")
     reduction_factor: int = opt(2, "ASHA: keep 1/reduction_factor of trials at each rung")
+    objective: str = opt("default", "what the search optimises: default (the model's validation metric: macro-F1, "
+                                    "nats per char, ELBO) or chem (molecule models: val_chem_score = validity x "
+                                    "uniqueness x novelty of sampled molecules)")
     results_dir: str = opt("results", "where search.csv, the plot and best.json go (<results_dir>/<dataset>/)")
 
     def __post_init__(self):
@@ -173,6 +184,8 @@ class SearchConfig:
             raise SeqlabError(f"need 1 <= hidden_min <= hidden_max, got {self.hidden_min}, {self.hidden_max}")
         if not 0 <= self.dropout_min <= self.dropout_max < 1:
             raise SeqlabError("need 0 <= dropout_min <= dropout_max < 1")
+        if self.objective not in ("default", "chem"):
+            raise SeqlabError(f"objective must be default or chem, got {self.objective!r}")
 
 
 SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig, "search": SearchConfig}

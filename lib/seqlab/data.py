@@ -76,6 +76,7 @@ class BuiltinDataset:
     train_file: str
     test_file: str | None = None
     folds: bool = False  # the loader gives a ``fold`` column (5 folds by document; fold 0 is the test split)
+    molecules: bool = False  # text is canonical SMILES; the loader also gives ``invalid``, the rows it refused
 
 
 def _zip_member(zf: zipfile.ZipFile, member: str, where: str) -> bytes:
@@ -461,8 +462,117 @@ DRUGS_TARGET = BuiltinDataset(
     folds=True,
 )
 
+# --- moses, moses-scaffolds ---------------------------------------------------------------------
+
+MOSES_ARTIFACT = Artifact(
+    requirement="molsets==0.3.1",
+    filename="molsets-0.3.1-py3-none-any.whl",
+    sha256="7f4450e3ebecebe79c3a2a55950c93daddee071120daf64a163d03481e811d34",
+)
+MOSES_DIR = "moses/dataset/data/"
+MOSES_ROWS = {"train.csv.gz": 1_584_663, "test.csv.gz": 176_074, "test_scaffolds.csv.gz": 176_225}
+MOLECULE = "molecule"  # the one label of molecule data, so that the shared split and card code applies
+
+
+def moses_smiles(path: Path, member: str) -> list[str]:
+    """The SMILES column of one MOSES file in the molsets wheel, as the package ships it."""
+    where = f"{path.name}:{MOSES_DIR}{member}"
+    with zipfile.ZipFile(path) as zf:
+        data = _zip_member(zf, MOSES_DIR + member, path.name)
+    df = pd.read_csv(io.BytesIO(data), compression="gzip", dtype=str, keep_default_na=False)
+    if list(df.columns) != ["SMILES"] or len(df) != MOSES_ROWS[member]:
+        raise SeqlabError(f"{where} has columns {list(df.columns)} and {len(df)} rows; expected SMILES and "
+                          f"{MOSES_ROWS[member]}")
+    return df["SMILES"].tolist()
+
+
+def moses_canonical(path: Path, member: str) -> pd.DataFrame:
+    """``smiles``, ``text`` (RDKit-canonical; missing if refused) and ``reason`` of one MOSES file.
+
+    Canonicalising is slow (minutes for the train file), so each file is done once per RDKit
+    version and kept as Parquet under ``$SEQLAB_HOME/data/moses-canonical``, shared by every
+    MOSES dataset and split seed.
+    """
+    import rdkit
+
+    from seqlab.smiles import timed_canonical
+
+    target = seqlab_home() / "data" / "moses-canonical" / f"rdkit-{rdkit.__version__}" / member.replace(
+        ".csv.gz", ".parquet")
+    if target.exists():
+        return pd.read_parquet(target)
+    smiles = moses_smiles(path, member)
+    canonical, reasons = timed_canonical(smiles, f"MOSES {member}")
+    df = pd.DataFrame({"smiles": pd.array(smiles, dtype="string"), "text": pd.array(canonical, dtype="string"),
+                       "reason": pd.array(reasons, dtype="string")})
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}")  # readers never see half a file
+    df.to_parquet(tmp, index=False)
+    os.replace(tmp, target)
+    return df
+
+
+def _moses_loader(test_member: str) -> Callable[[Path], dict[str, pd.DataFrame]]:
+    def load(path: Path) -> dict[str, pd.DataFrame]:
+        frames, refused = {}, []
+        for split, member in (("train", "train.csv.gz"), ("test", test_member)):
+            df = moses_canonical(path, member)
+            bad = df["text"].isna().to_numpy()
+            refused.append(pd.DataFrame({"where": [f"{member} row {i + 1}" for i in np.flatnonzero(bad)],
+                                         "smiles": df["smiles"][bad], "reason": df["reason"][bad]}))
+            frames[split] = pd.DataFrame({"text": df["text"][~bad], "label": MOLECULE}).reset_index(drop=True)
+        frames["invalid"] = pd.concat(refused, ignore_index=True)
+        return frames
+
+    return load
+
+
+MOSES_SOURCE = (
+    "MOSES benchmark (Molecular Sets; Polykovskiy et al., 'Molecular Sets (MOSES): A Benchmarking Platform "
+    "for Molecular Generation Models', Frontiers in Pharmacology 2020): 1,936,962 molecules drawn from the ZINC "
+    "Clean Leads collection and filtered (weight 250-350 Da, at most 7 rotatable bonds, XlogP <= 3.5, no "
+    "charged atoms, only C, N, S, O, F, Cl, Br and H, no cycles longer than 8 atoms, medicinal-chemistry "
+    "and PAINS filters). Read from `moses/dataset/data/*.csv.gz` (column SMILES) of the PyPI wheel "
+    "molsets-0.3.1-py3-none-any.whl. `text` = the RDKit-canonical SMILES (the RDKit version is on the "
+    "card); SMILES that RDKit refuses are left out and counted under `invalid`. Label: the constant "
+    f"'{MOLECULE}'."
+)
+MOSES_LICENCE = (
+    "MIT licence: the wheel's LICENSE (dist-info) is the MIT licence text, 'Copyright 2018 Insilico "
+    "Medicine, Inc'; its METADATA says 'License: MIT'. The wheel states no other terms for the molecules, "
+    "which come from ZINC (Irwin & Shoichet). Cite Polykovskiy et al. 2020."
+)
+MOSES = BuiltinDataset(
+    name="moses",
+    artifact=MOSES_ARTIFACT,
+    load=_moses_loader("test.csv.gz"),
+    text_column="SMILES (RDKit-canonical)",
+    label_column=f"none: every row is '{MOLECULE}'",
+    title="MOSES molecules (SMILES), random test split",
+    source=MOSES_SOURCE + " Test = the benchmark's test.csv.gz (a random share of the molecules).",
+    licence=MOSES_LICENCE,
+    train_file="train.csv.gz",
+    test_file="test.csv.gz",
+    molecules=True,
+)
+MOSES_SCAFFOLDS = BuiltinDataset(
+    name="moses-scaffolds",
+    artifact=MOSES_ARTIFACT,
+    load=_moses_loader("test_scaffolds.csv.gz"),
+    text_column="SMILES (RDKit-canonical)",
+    label_column=f"none: every row is '{MOLECULE}'",
+    title="MOSES molecules (SMILES), scaffold test split",
+    source=MOSES_SOURCE + (" Test = the benchmark's test_scaffolds.csv.gz: molecules whose Bemis-Murcko "
+                           "scaffolds occur in neither train.csv.gz nor test.csv.gz, to test generalisation "
+                           "to new scaffolds."),
+    licence=MOSES_LICENCE,
+    train_file="train.csv.gz",
+    test_file="test_scaffolds.csv.gz",
+    molecules=True,
+)
+
 BUILTIN = {d.name: d for d in (CFPB, DRUGS_RATING, DRUGS_CONDITION, SENTENCES5, SENTENCES2, BIONLP_ENTITIES,
-                               BIONLP_TRIGGERS, DRUGS_TARGET)}
+                               BIONLP_TRIGGERS, DRUGS_TARGET, MOSES, MOSES_SCAFFOLDS)}
 
 
 def sha256_of(path: Path) -> str:
@@ -671,12 +781,23 @@ def render_card(card: dict) -> str:
     lines = [f"# Dataset card: {card['title']}", "", f"- Name: `{card['name']}`",
              f"- Source: {card['source']}", f"- Licence: {card['licence']}",
              f"- Artifact sha256: `{card.get('sha256', 'n/a')}`",
-             f"- Splits: {card['split_rule']}", f"- Columns: {columns}", "",
+             f"- Splits: {card['split_rule']}", f"- Columns: {columns}", *_molecule_lines(card), "",
              "| class | " + " | ".join(card["counts"]) + " |", "|---|" + "---:|" * len(card["counts"])]
     for lab in card["classes"]:
         lines.append(f"| {lab} | " + " | ".join(str(card["class_balance"][s][lab]) for s in card["counts"]) + " |")
     lines.append("| **total** | " + " | ".join(str(n) for n in card["counts"].values()) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _molecule_lines(card: dict) -> list[str]:
+    if card.get("kind") != "molecules":
+        return []
+    inv = card["invalid"]
+    reasons = "; ".join(f"{n} × {kind}" for kind, n in inv["reasons"].items())
+    lines = [f"- SMILES: canonicalised by {card['canonical_by']}",
+             f"- Invalid or refused SMILES, left out: {inv['count']}" + (f" ({reasons})" if reasons else "")]
+    lines += [f"  - {ex['where']}: `{ex['smiles']}`: {ex['reason']}" for ex in inv["examples"]]
+    return lines + [f"- Repeats of an earlier molecule after canonicalisation, left out: {card['duplicates']}"]
 
 
 def _builtin_splits(raw: dict[str, pd.DataFrame], val_fraction: float, seed: int) -> dict[str, pd.DataFrame]:
@@ -716,6 +837,7 @@ def _prepare_builtin(spec: BuiltinDataset, val_fraction: float, seed: int, data_
     if (root / "card.json").exists():
         return PreparedData(spec.name, root)
     loaded = spec.load(fetch_artifact(spec.artifact))
+    invalid = loaded.pop("invalid", None)
     if "train" not in loaded or ("test" in loaded) != bool(spec.test_file):
         raise SeqlabError(f"the {spec.name} loader gave splits {sorted(loaded)}; expected train"
                           + (" and test" if spec.test_file else " only"))
@@ -723,7 +845,22 @@ def _prepare_builtin(spec: BuiltinDataset, val_fraction: float, seed: int, data_
     card = dict(name=spec.name, title=spec.title, source=spec.source, licence=spec.licence,
                 sha256=spec.artifact.sha256, text_column=spec.text_column, label_column=spec.label_column,
                 split_rule=_split_rule(spec, val_fraction, seed))
+    if spec.molecules:
+        from seqlab.smiles import summarise_invalid
+
+        repeats = {s: df["text"].duplicated().to_numpy() for s, df in raw.items()}
+        raw = {s: df[~repeats[s]].reset_index(drop=True) for s, df in raw.items()}
+        card |= _molecule_fields(summarise_invalid(list(invalid.itertuples(index=False, name=None))),
+                                 sum(int(r.sum()) for r in repeats.values()))
     return _write(spec.name, root, _builtin_splits(raw, val_fraction, seed), card)
+
+
+def _molecule_fields(invalid: dict, duplicates: int) -> dict:
+    """The card fields of molecule data: ``kind``, the RDKit that canonicalised it, what was left out."""
+    import rdkit
+
+    return {"kind": "molecules", "canonical_by": f"RDKit {rdkit.__version__}", "invalid": invalid,
+            "duplicates": duplicates}
 
 
 def prepare(
@@ -736,11 +873,13 @@ def prepare(
     test_fraction: float = 0.1,
     seed: int = 0,
     data_dir: Path | None = None,
+    molecules: bool = False,
 ) -> PreparedData:
     """Make ``train``/``validation``/``test`` Parquet splits and a card; cached by name.
 
     ``dataset`` is a built-in name (see ``BUILTIN``) or a CSV/Parquet path or URI. A user file
-    without ``test_data`` gets a deterministic stratified test split too.
+    without ``test_data`` gets a deterministic stratified test split too. With ``molecules`` a
+    user file holds SMILES (see :func:`molecule_rows`); they are stored RDKit-canonical.
     """
     data_dir = data_dir or seqlab_home() / "data"
     if dataset in BUILTIN:
@@ -752,6 +891,9 @@ def prepare(
         )
 
     name = Path(dataset.rstrip("/").split("://")[-1]).name.split(".")[0] or "data"
+    if molecules:
+        return _prepare_molecules(name, dataset, text_column, label_column, test_data, val_fraction,
+                                  test_fraction, seed, data_dir)
     if "://" not in dataset and Path(dataset).expanduser().is_dir() and not any(
             Path(dataset).expanduser().glob("*.parquet")):
         from seqlab.entity_data import brat_folder_rows
@@ -771,21 +913,118 @@ def prepare(
     df = _clean(table, text_column, label_column, dataset)
     if len(df) < 10:
         raise SeqlabError(f"{dataset} has {len(df)} usable rows; at least 10 are needed")
-    if test_data:
-        test = _clean(read_table(test_data), text_column, label_column, test_data)
-    else:
-        is_test = stratified_split(df["label"].to_numpy(), test_fraction, seed + 1)
-        df, test = df[~is_test].reset_index(drop=True), df[is_test].reset_index(drop=True)
-    val = stratified_split(df["label"].to_numpy(), val_fraction, seed)
-    splits = {"train": df[~val].reset_index(drop=True), "validation": df[val].reset_index(drop=True), "test": test}
+    test = _clean(read_table(test_data), text_column, label_column, test_data) if test_data else None
+    splits = _user_splits(df, test, test_fraction, val_fraction, seed)
     digest = hashlib.sha256(pd.util.hash_pandas_object(pd.concat(splits.values())).values.tobytes()).hexdigest()
     root = data_dir / name / digest[:12]
     card = dict(name=name, title=f"user data {dataset}", source=dataset, licence="as provided by the user",
                 sha256=digest, text_column=text_column, label_column=label_column,
-                split_rule=(f"test = {test_data}" if test_data
-                            else f"test = {test_fraction:g} stratified, seed {seed + 1}")
-                + f"; validation = {val_fraction:g} of the rest, stratified, seed {seed}")
+                split_rule=_user_split_rule(test_data, test_fraction, val_fraction, seed))
     return _write(name, root, splits, card)
+
+
+def _user_splits(df: pd.DataFrame, test: pd.DataFrame | None, test_fraction: float, val_fraction: float,
+                 seed: int) -> dict[str, pd.DataFrame]:
+    """Train/validation/test of a user's rows: ``test`` as given, or a stratified share (seed + 1)."""
+    if test is None:
+        is_test = stratified_split(df["label"].to_numpy(), test_fraction, seed + 1)
+        df, test = df[~is_test].reset_index(drop=True), df[is_test].reset_index(drop=True)
+    val = stratified_split(df["label"].to_numpy(), val_fraction, seed)
+    return {"train": df[~val].reset_index(drop=True), "validation": df[val].reset_index(drop=True), "test": test}
+
+
+def _user_split_rule(test_data: str | None, test_fraction: float, val_fraction: float, seed: int) -> str:
+    return ((f"test = {test_data}" if test_data else f"test = {test_fraction:g} stratified, seed {seed + 1}")
+            + f"; validation = {val_fraction:g} of the rest, stratified, seed {seed}")
+
+
+def read_smiles_lines(uri: str) -> pd.DataFrame:
+    """``line`` and ``smiles`` of a .smi/.txt file: one SMILES a line, optionally whitespace and a name."""
+    try:
+        fs, path = open_fs(uri)
+        with fs.open_input_stream(path) as f:
+            data = f.read()
+    except Exception as exc:  # pyarrow raises several types for bad URIs
+        raise SeqlabError(f"cannot read {uri!r}: {exc}") from exc
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise SeqlabError(f"{uri} is not UTF-8 text ({exc}); expected one SMILES a line") from None
+    rows = [(n, line.split(None, 1)[0]) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
+    if rows and rows[0][1].lower() == "smiles":  # a header line
+        rows = rows[1:]
+    return pd.DataFrame(rows, columns=["line", "smiles"])
+
+
+def molecule_rows(uri: str, text_column: str | None = None, label_column: str | None = None
+                  ) -> tuple[pd.DataFrame, list[tuple[str, str, str]], int, str]:
+    """Canonical molecules of a user file, what was refused, how many repeats were left out, the SMILES column.
+
+    The file is a table (CSV, TSV, JSONL, Parquet) whose SMILES are in ``text_column`` or else a
+    column named ``smiles`` (any case), or a .smi/.txt file of one SMILES a line. Returns ``text``
+    (RDKit-canonical) and ``label`` (``label_column``, else "molecule") of the valid rows, first
+    occurrence kept; ``(where, smiles, reason)`` of each refused row; the count of repeats; the column
+    read. One line on stdout reports refused rows.
+    """
+    from seqlab.smiles import canonical_molecules
+
+    file = uri.rstrip("/").split("/")[-1]
+    if uri.lower().endswith((".smi", ".txt")):
+        if label_column:
+            raise SeqlabError(f"{uri} is a list of SMILES without columns; a label column needs a CSV, TSV, "
+                              "JSONL or Parquet file")
+        table, column, unit = read_smiles_lines(uri), "smiles", "line"  # column: of the frame read
+        rows = table["line"].to_numpy()
+    else:
+        table, unit = read_table(uri), "row"
+        rows = np.arange(1, len(table) + 1)
+        column = text_column or next((c for c in table.columns if str(c).lower() == "smiles"), None)
+        if column is None:
+            raise SeqlabError(f"{uri} has no SMILES column; columns are {list(table.columns)} (expected a column "
+                              "named 'smiles', or name one with --text-column)")
+        missing = [c for c in (column, label_column) if c and c not in table.columns]
+        if missing:
+            raise SeqlabError(f"{uri} has no column {missing[0]!r}; columns are {list(table.columns)}")
+    smiles = table[column].astype("string").str.strip().fillna("").tolist()
+    label = (table[label_column].astype("string").str.strip() if label_column
+             else pd.Series(MOLECULE, index=table.index, dtype="string"))
+    canonical, reasons = canonical_molecules(smiles)
+    for i in np.flatnonzero(label.fillna("").eq("").to_numpy()):  # only with a label column
+        if canonical[i] is not None:  # a molecule without its label cannot be used either
+            canonical[i], reasons[i] = None, f"no value in column {label_column!r}"
+    refused = [(f"{file} {unit} {r}", s, why) for r, s, c, why in zip(rows, smiles, canonical, reasons) if c is None]
+    if refused:
+        shown = "; ".join(f"{where.split(' ', 1)[1]}: {why}" for where, _, why in refused[:3])
+        print(f"[seqlab] {uri}: {len(refused):,} of {len(smiles):,} SMILES invalid or refused, skipped "
+              f"({shown}{'; ...' if len(refused) > 3 else ''})", flush=True)
+    df = pd.DataFrame({"text": pd.array(canonical, dtype="string"), "label": label.to_numpy()}).dropna(subset=["text"])
+    repeats = df["text"].duplicated()
+    return df[~repeats].reset_index(drop=True), refused, int(repeats.sum()), column
+
+
+def _prepare_molecules(name: str, dataset: str, text_column: str | None, label_column: str | None,
+                       test_data: str | None, val_fraction: float, test_fraction: float, seed: int,
+                       data_dir: Path) -> PreparedData:
+    """A user's SMILES as canonical molecules in train/validation/test; refused rows counted on the card."""
+    from seqlab.smiles import summarise_invalid
+
+    df, refused, repeats, column = molecule_rows(dataset, text_column, label_column)
+    if len(df) < 10:
+        raise SeqlabError(f"{dataset} has {len(df)} valid molecules; at least 10 are needed")
+    test = None
+    if test_data:
+        test, more, more_repeats, _ = molecule_rows(test_data, text_column, label_column)
+        refused, repeats = refused + more, repeats + more_repeats
+    splits = _user_splits(df, test, test_fraction, val_fraction, seed)
+    digest = hashlib.sha256(pd.util.hash_pandas_object(pd.concat(splits.values())).values.tobytes()).hexdigest()
+    smi = dataset.lower().endswith((".smi", ".txt"))
+    card = dict(name=name, title=f"user molecules {dataset}", source=dataset, licence="as provided by the user",
+                sha256=digest, text_column="the first field of each line" if smi else column,
+                label_column=label_column or f"none: every row is '{MOLECULE}'",
+                split_rule=_user_split_rule(test_data, test_fraction, val_fraction, seed))
+    card |= _molecule_fields(summarise_invalid(refused), repeats)
+    # its own folder: the same file prepared as text must not share a card with it
+    return _write(name, data_dir / name / f"molecules-{digest[:12]}", splits, card)
 
 
 def _prepare_mentions(name: str, rows: pd.DataFrame, source: str, kind: str, val_fraction: float, seed: int,

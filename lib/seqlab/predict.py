@@ -149,6 +149,83 @@ class EntityClassifier(Predictor):
         return results
 
 
+class MoleculeGenerator(Predictor):
+    """A SMILES generator (``smiles-vae``, ``smiles-ae``, ``smiles-rnn``): sample, encode, decode, and
+    explore a molecule's neighbourhood in latent space."""
+
+    def __init__(self, path: str | Path, device: str = "cpu"):
+        super().__init__(path, device)
+        if self.meta["task"] != "molecule":
+            raise SeqlabError(f"{path} holds a {self.meta['model']['name']} model, not a molecule generator")
+
+    @property
+    def latent_size(self) -> int:
+        return int(self.model.latent)
+
+    def sample(self, n: int, *, temperature: float = 1.0, seed: int = 0) -> list[str]:
+        from seqlab.models.molecule import sample_smiles
+
+        return sample_smiles(self.model, self.tokenizer, n=n, seed=seed, temperature=temperature)
+
+    def encode_smiles(self, smiles: list[str]) -> np.ndarray:
+        """(n, latent) posterior means of canonical SMILES (check them with :func:`seqlab.chem.parse_error`)."""
+        if not self.latent_size:
+            raise SeqlabError(f"model {self.meta['model']['name']!r} has no latent space; a VAE "
+                              f"(smiles-vae) or the autoencoder (smiles-ae) has")
+        unknown = sorted({t for s in smiles for t in self.tokenizer.words(s) if t not in self.tokenizer.index})
+        if unknown:
+            raise SeqlabError(f"token {unknown[0]!r} never occurred in the training molecules; the model cannot "
+                              f"encode it (known tokens: {' '.join(self.tokenizer.vocab[4:])})")
+        split = self.encode(smiles)
+        z = np.zeros((len(smiles), self.latent_size), np.float32)
+        with torch.no_grad():
+            for idx in bucket_batches(split.lengths, 256, shuffle=False, pad_to_equal=False):
+                b = self.task.collate(split, idx)
+                z[idx] = self.model.encode(b["tokens"].to(self.device), b["lengths"].to(self.device))[0].cpu().numpy()
+        return z
+
+    def decode(self, z: np.ndarray, *, temperature: float = 0.0, seed: int = 0) -> list[str]:
+        """SMILES of latent vectors; temperature 0 decodes greedily."""
+        from seqlab.models.molecule import sample_smiles
+
+        z = torch.as_tensor(np.asarray(z, np.float32).reshape(-1, self.latent_size))
+        return sample_smiles(self.model, self.tokenizer, n=len(z), z=z, seed=seed, temperature=temperature)
+
+    def neighbours(self, smiles: str, *, n: int = 10, radius: float = 0.5, seed: int = 0) -> list[dict]:
+        """Distinct valid molecules decoded from ``n`` points drawn around the molecule's code
+        (a Gaussian of std ``radius``), nearest first, with Tanimoto similarity to it."""
+        from seqlab import chem
+
+        z = self.encode_smiles([smiles])
+        g = np.random.default_rng(seed)
+        points = z + radius * g.standard_normal((n, self.latent_size)).astype(np.float32)
+        decoded = self.decode(points)
+        distance = np.linalg.norm(points - z, axis=1)
+        out, seen = [], {chem.canonical(smiles)}
+        for i in np.argsort(distance):
+            c = chem.canonical(decoded[i]) if decoded[i] else None
+            if c is None or c in seen:
+                continue
+            seen.add(c)
+            out.append({"smiles": c, "distance": round(float(distance[i]), 4),
+                        "similarity": round(chem.tanimoto(smiles, c), 4)})
+        return out
+
+    def evaluate(self, frame: pd.DataFrame, *, samples: int = 1000, reconstruct: int = 1000) -> dict:
+        """ELBO terms on ``frame``; reconstruction of its first ``reconstruct`` molecules (greedy,
+        from the posterior mean); validity and uniqueness of ``samples`` sampled molecules."""
+        from seqlab import chem
+
+        out = super().evaluate(frame)
+        if self.latent_size and reconstruct:
+            originals = frame["text"].head(reconstruct).tolist()
+            out["reconstruction"] = chem.reconstruction(originals, self.decode(self.encode_smiles(originals)))
+        if samples:
+            smiles = self.sample(samples)
+            out["valid"], out["unique"] = chem.validity(smiles), chem.uniqueness(smiles, None)
+        return out
+
+
 def recognisability(classifier: TextClassifier, generated: dict[str, list[str]]) -> dict:
     """How often a classifier of real texts names the category each generated text imitates (seed 000)."""
     texts = [t for ts in generated.values() for t in ts]

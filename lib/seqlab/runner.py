@@ -33,9 +33,11 @@ def init_ray(**kwargs) -> None:
         ray.init(log_to_driver=True, **kwargs)
 
 
-def prepare_data(data_cfg: DataConfig) -> PreparedData:
+def prepare_data(data_cfg: DataConfig, *, molecules: bool = False) -> PreparedData:
+    """The Parquet splits; ``molecules`` reads SMILES (a user file needs no label column)."""
     return prepare(data_cfg.dataset, text_column=data_cfg.text_column, label_column=data_cfg.label_column,
-                   test_data=data_cfg.test_data, val_fraction=data_cfg.val_fraction, seed=data_cfg.split_seed)
+                   test_data=data_cfg.test_data, val_fraction=data_cfg.val_fraction, seed=data_cfg.split_seed,
+                   molecules=molecules)
 
 
 def load_splits(prepared: PreparedData, data_cfg: DataConfig, splits=("train", "validation", "test")
@@ -111,7 +113,15 @@ def select_rows(prepared: PreparedData, data_cfg: DataConfig) -> dict[str, pd.Da
 
 
 def check_task(task: str, model: str, prepared: PreparedData) -> None:
-    """Entity models need mention spans; text models would ignore them, so they are refused there."""
+    """Entity models need mention spans; text models would ignore them, so they are refused there.
+    Molecule models need SMILES, and text models are refused on them."""
+    molecules = prepared.card.get("kind") == "molecules"
+    if (task == "molecule") != molecules:
+        if molecules:
+            usable = ", ".join(m for m, e in MODELS.items() if e.task == "molecule")
+            raise SeqlabError(f"{prepared.name} holds molecules (SMILES); choose a molecule model: {usable}")
+        raise SeqlabError(f"model {model!r} generates molecules, but {prepared.name} is text; use --dataset moses, "
+                          f"moses-scaffolds or a file of SMILES (a 'smiles' column, or .smi)")
     mentions = {"start", "end"} <= set(prepared.card.get("extra_columns", []))
     if task == "entity" and not mentions:
         raise SeqlabError(f"model {model!r} classifies entity mentions, but {prepared.name} has no start/end "
@@ -129,6 +139,10 @@ def build_tokenizer(kind: str, texts: pd.Series, data_cfg: DataConfig):
         return WordPieceTokenizer.pretrained(max_len=data_cfg.max_len)
     if kind == "char":  # whole texts; the generator task cuts them into windows of max_len
         return CharTokenizer.build(texts, min_freq=data_cfg.min_freq)
+    if kind == "smiles":  # every token of the training molecules: a rare atom is still an atom
+        from seqlab.smiles import SmilesTokenizer
+
+        return SmilesTokenizer.build(texts, max_len=data_cfg.max_len)
     return WordTokenizer.build(texts, max_size=data_cfg.vocab_size, min_freq=data_cfg.min_freq,
                                max_len=data_cfg.max_len, normalize=data_cfg.normalize)
 
@@ -137,7 +151,7 @@ def prepare_inputs(data_cfg: DataConfig, model_cfg: ModelConfig | None = None) -
     """Parquet splits -> tokenizer (train only) -> ragged id arrays for the workers (+ word vectors)."""
     model_cfg = model_cfg or ModelConfig()
     spec = entry(model_cfg.model)
-    prepared = prepare_data(data_cfg)
+    prepared = prepare_data(data_cfg, molecules=spec.task == "molecule")
     check_task(spec.task, model_cfg.model, prepared)
     frames = load_splits(prepared, data_cfg)
     # a model learns the labels its training rows have (cross-domain: its own domain's)
@@ -204,8 +218,11 @@ def check_resumable(run_path: str, sig: str) -> None:
 
 
 def fit(inputs: dict, model_cfg: ModelConfig, train_cfg: TrainConfig, *, name: str | None = None,
-        storage_path: str | None = None, callbacks: list | None = None):
-    """Train with Ray Train; returns the ``ray.train.Result``."""
+        storage_path: str | None = None, callbacks: list | None = None, metric: tuple[str, str] | None = None):
+    """Train with Ray Train; returns the ``ray.train.Result``.
+
+    ``metric`` (name, "min"/"max") ranks the kept checkpoints; default: the task's validation metric.
+    """
     import ray
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
@@ -214,8 +231,11 @@ def fit(inputs: dict, model_cfg: ModelConfig, train_cfg: TrainConfig, *, name: s
     from seqlab.train import train_loop_per_worker
 
     task = make_task(inputs["task"], len(inputs["labels"]))
+    score, order = metric or (task.metric, task.mode)
 
     kwargs = model_cfg.kwargs()
+    if entry(model_cfg.model).takes_max_len:  # generators stop there; the autoencoder's width
+        kwargs["max_len"] = inputs["data_config"]["max_len"]
     if inputs["embeddings"] is not None:
         kwargs["embed_dim"] = inputs["embeddings"].shape[1]
     # build once on the driver so a bad model option fails here, in one line, not in every worker
@@ -252,8 +272,7 @@ def fit(inputs: dict, model_cfg: ModelConfig, train_cfg: TrainConfig, *, name: s
             name=name,
             storage_path=storage_path,
             checkpoint_config=CheckpointConfig(num_to_keep=train_cfg.keep_checkpoints,
-                                               checkpoint_score_attribute=task.metric,
-                                               checkpoint_score_order=task.mode),
+                                               checkpoint_score_attribute=score, checkpoint_score_order=order),
             failure_config=FailureConfig(max_failures=train_cfg.max_failures),
             callbacks=callbacks,
         ),

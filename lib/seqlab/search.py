@@ -39,6 +39,19 @@ def check_searchable(model: str) -> None:
         raise SeqlabError(f"model {model!r} has no LSTM width to search; searchable models: {', '.join(searchable)}")
 
 
+def objective(task_name: str, cfg: SearchConfig, train_cfg: TrainConfig) -> tuple[str, str]:
+    """The metric the search optimises and its direction."""
+    task = make_task(task_name, 2)
+    if cfg.objective == "default":
+        return task.metric, task.mode
+    if task_name != "molecule":
+        raise SeqlabError("--objective chem scores sampled molecules; it needs a molecule model "
+                          "(smiles-vae, smiles-rnn, smiles-ae)")
+    if train_cfg.sample_molecules < 1:
+        raise SeqlabError("--objective chem needs --sample-molecules >= 1 (molecules sampled per epoch)")
+    return "val_chem_score", "max"
+
+
 def trial_name(trial) -> str:
     # Named from the config alone (Tune's trial ids are random): the seeded sampler makes it repeatable
     c = trial.config
@@ -46,14 +59,15 @@ def trial_name(trial) -> str:
     return name + (f"-lr{c['lr']:.1e}" if "lr" in c else "")
 
 
-def trial_driver(config: dict, *, inputs: dict, model_cfg: ModelConfig, train_cfg: TrainConfig, trials_path: str):
+def trial_driver(config: dict, *, inputs: dict, model_cfg: ModelConfig, train_cfg: TrainConfig, trials_path: str,
+                 metric: tuple[str, str]):
     from ray import tune
     from ray.tune.integration.ray_train import TuneReportCallback
 
     mc = dataclasses.replace(model_cfg, hidden=int(config["hidden"]), dropout=float(config["dropout"]))
     tc = dataclasses.replace(train_cfg, lr=float(config["lr"]) if "lr" in config else train_cfg.lr)
     fit(inputs, mc, tc, name=tune.get_context().get_trial_name(), storage_path=trials_path,
-        callbacks=[TuneReportCallback()])
+        callbacks=[TuneReportCallback()], metric=metric)
 
 
 def run_search(inputs: dict, model_cfg: ModelConfig, train_cfg: TrainConfig, cfg: SearchConfig):
@@ -63,12 +77,12 @@ def run_search(inputs: dict, model_cfg: ModelConfig, train_cfg: TrainConfig, cfg
     from ray.tune.search.optuna import OptunaSearch
 
     check_searchable(model_cfg.model)
-    task = make_task(inputs["task"], len(inputs["labels"]))
+    metric, mode = objective(inputs["task"], cfg, train_cfg)
     storage = train_cfg.resolved_storage()
     experiment = f"{storage.rstrip('/')}/{cfg.search_name}"
     trainable = tune.with_resources(
         tune.with_parameters(trial_driver, inputs=inputs, model_cfg=model_cfg, train_cfg=train_cfg,
-                             trials_path=f"{experiment}/trials"),
+                             trials_path=f"{experiment}/trials", metric=(metric, mode)),
         # The driver only waits on its TorchTrainer, whose workers hold the CPUs/GPUs. Tune refuses
         # an all-zero bundle, so the driver asks for a little memory and no CPU.
         {"cpu": 0, "memory": 64 * 1024**2},
@@ -92,7 +106,7 @@ def run_search(inputs: dict, model_cfg: ModelConfig, train_cfg: TrainConfig, cfg
             trainable,
             param_space=search_space(cfg),
             tune_config=tune.TuneConfig(
-                metric=task.metric, mode=task.mode, num_samples=cfg.num_samples, max_concurrent_trials=cfg.max_concurrent,
+                metric=metric, mode=mode, num_samples=cfg.num_samples, max_concurrent_trials=cfg.max_concurrent,
                 search_alg=OptunaSearch(seed=train_cfg.seed),  # TPE by default
                 scheduler=ASHAScheduler(time_attr="training_iteration", max_t=train_cfg.epochs,
                                         grace_period=cfg.grace_period, reduction_factor=cfg.reduction_factor),

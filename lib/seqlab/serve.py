@@ -1,6 +1,7 @@
 """Ray Serve application: a checkpoint behind ``POST /v1/classify`` (classifiers, with dynamic
-batching), ``POST /v1/generate`` (the char-level generator) or ``POST /v1/entities/classify``
-(entity-mention models: a text and character spans).
+batching), ``POST /v1/generate`` (the char-level generator), ``POST /v1/entities/classify``
+(entity-mention models: a text and character spans) or ``/v1/molecules/*`` (SMILES generators:
+sample, encode, decode, neighbours, and an SVG drawing of any molecule).
 
     serve run seqlab.serve:build_app checkpoint=results/cfpb-lstm/best.json
     seqlab serve --checkpoint results/cfpb-lstm/best.json
@@ -14,13 +15,13 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from ray import serve
 
 from seqlab.checkpoint import local_dir, read_meta
 from seqlab.errors import SeqlabError
-from seqlab.predict import EntityClassifier, TextClassifier, TextGenerator
+from seqlab.predict import EntityClassifier, MoleculeGenerator, TextClassifier, TextGenerator
 
 
 class ClassifyRequest(BaseModel):
@@ -85,6 +86,64 @@ class EntityResponse(BaseModel):
     entities: list[EntityPrediction]
 
 
+class Molecule(BaseModel):
+    smiles: str
+    valid: bool = Field(description="RDKit parses it")
+    svg: str | None = Field(None, description="RDKit drawing (when the request asked for svg)")
+
+
+class SampleRequest(BaseModel):
+    n: int = Field(10, ge=1, le=1000, description="molecules to sample")
+    temperature: float = Field(1.0, gt=0, le=5, description="sampling temperature")
+    seed: int = Field(0, ge=0, description="random seed; the same request and seed give the same molecules")
+    svg: bool = Field(False, description="add an SVG drawing of every valid molecule")
+
+
+class MoleculesResponse(BaseModel):
+    model: str
+    molecules: list[Molecule]
+    valid_fraction: float
+
+
+class EncodeRequest(BaseModel):
+    smiles: list[str] = Field(description="molecules to encode", examples=[["CCO", "c1ccccc1O"]])
+
+
+class EncodeResponse(BaseModel):
+    model: str
+    latent_size: int
+    latents: list[list[float]]
+    canonical: list[str]
+
+
+class DecodeRequest(BaseModel):
+    latents: list[list[float]] = Field(description="latent vectors, each of the model's latent size")
+    temperature: float = Field(0.0, ge=0, le=5, description="0 decodes greedily")
+    seed: int = Field(0, ge=0)
+    svg: bool = Field(False, description="add an SVG drawing of every valid molecule")
+
+
+class NeighboursRequest(BaseModel):
+    smiles: str = Field(description="the molecule to start from", examples=["CC(=O)Oc1ccccc1C(=O)O"])
+    n: int = Field(20, ge=1, le=200, description="points drawn around its latent code")
+    radius: float = Field(0.5, gt=0, le=10, description="standard deviation of the points around the code")
+    seed: int = Field(0, ge=0)
+    svg: bool = Field(False, description="add an SVG drawing of every molecule")
+
+
+class Neighbour(BaseModel):
+    smiles: str
+    distance: float = Field(description="latent distance from the query's code")
+    similarity: float = Field(description="Tanimoto similarity to the query (Morgan fingerprints)")
+    svg: str | None = None
+
+
+class NeighboursResponse(BaseModel):
+    model: str
+    query: str
+    neighbours: list[Neighbour]
+
+
 api = FastAPI(title="seqlab", description="Sequence models served with Ray Serve.")
 
 
@@ -95,9 +154,14 @@ def _field(loc) -> str:
 
 EXPECTED = {"/v1/classify": '{"texts": ["...", ...]}',
             "/v1/generate": '{"category": "...", "prompt": "...", "length": 300, "temperature": 0.5}',
-            "/v1/entities/classify": '{"text": "...", "spans": [{"start": 0, "end": 4}, ...]}'}
+            "/v1/entities/classify": '{"text": "...", "spans": [{"start": 0, "end": 4}, ...]}',
+            "/v1/molecules/sample": '{"n": 10, "temperature": 1.0, "seed": 0}',
+            "/v1/molecules/encode": '{"smiles": ["CCO", ...]}',
+            "/v1/molecules/decode": '{"latents": [[0.1, ...], ...]}',
+            "/v1/molecules/neighbours": '{"smiles": "CCO", "n": 20, "radius": 0.5}'}
 ROUTES = {"classify": ("/v1/classify", "classifier"), "generate": ("/v1/generate", "text generator"),
-          "entity": ("/v1/entities/classify", "entity-mention classifier")}
+          "entity": ("/v1/entities/classify", "entity-mention classifier"),
+          "molecule": ("/v1/molecules/sample", "molecule generator")}
 
 
 @api.exception_handler(RequestValidationError)
@@ -163,6 +227,35 @@ def mention_rows(text: str, spans: list[CharSpan], *, max_spans: int, max_chars:
     return rows
 
 
+def check_smiles(smiles: list[str], *, max_items: int, max_chars: int) -> list[str]:
+    """Canonical forms of the request's molecules; raises ``BadInput`` with RDKit's reason for the first bad one."""
+    from seqlab import chem
+
+    if not smiles:
+        raise BadInput(422, "smiles is empty; send at least one SMILES string")
+    if len(smiles) > max_items:
+        raise BadInput(413, f"{len(smiles)} molecules in one request; at most {max_items} are allowed")
+    out = []
+    for i, s in enumerate(smiles):
+        if len(s) > max_chars:
+            raise BadInput(413, f"smiles[{i}] has {len(s)} characters; at most {max_chars} are allowed")
+        why = chem.parse_error(s)
+        if why:
+            raise BadInput(422, f"smiles[{i}] {s[:80]!r} is not a valid molecule: {why}")
+        out.append(chem.canonical(s))
+    return out
+
+
+def molecules(smiles: list[str], svg: bool) -> list[dict]:
+    from seqlab import chem
+
+    out = []
+    for s in smiles:
+        valid = bool(s) and chem.canonical(s) is not None
+        out.append({"smiles": s, "valid": valid, **({"svg": chem.svg(s)} if svg and valid else {})})
+    return out
+
+
 def resolve_checkpoint(ref: str) -> str:
     """A checkpoint folder or URI, a search's ``best.json``, or a folder holding ``best.json``."""
     p = Path(ref)
@@ -187,7 +280,8 @@ class ModelDeployment:
                  max_batch_size: int = 32, batch_wait_timeout_s: float = 0.01):
         with local_dir(resolve_checkpoint(checkpoint)) as d:
             task = read_meta(d).get("task", "classify")
-            self.model = {"generate": TextGenerator, "entity": EntityClassifier}.get(task, TextClassifier)(d)
+            self.model = {"generate": TextGenerator, "entity": EntityClassifier,
+                          "molecule": MoleculeGenerator}.get(task, TextClassifier)(d)
         self.name = self.model.name
         self.max_texts, self.max_chars = max_texts, max_chars
         self.classify_batch.set_max_batch_size(max_batch_size)
@@ -245,6 +339,75 @@ class ModelDeployment:
         self._require("entity")
         entities = await asyncio.to_thread(self.classify_entities, request)
         return {"model": self.name, "entities": entities}
+
+    def _require_latent(self, route: str) -> None:
+        self._require("molecule")
+        if not self.model.latent_size:
+            raise BadInput(404, f"{route} is not served here: model {self.name!r} "
+                                f"({self.model.meta['model']['name']}) has no latent space; use POST /v1/molecules/sample")
+
+    def _run(self, fn, *args, **kwargs):
+        """A model call whose ``SeqlabError`` (e.g. a token the model never saw) is the client's 422."""
+        try:
+            return fn(*args, **kwargs)
+        except SeqlabError as exc:
+            raise BadInput(422, str(exc)) from None
+
+    @api.post("/v1/molecules/sample", response_model=MoleculesResponse, response_model_exclude_none=True)
+    async def sample(self, request: SampleRequest) -> dict:
+        self._require("molecule")
+        smiles = await asyncio.to_thread(self.model.sample, request.n, temperature=request.temperature,
+                                         seed=request.seed)
+        mols = molecules(smiles, request.svg)
+        return {"model": self.name, "molecules": mols, "valid_fraction": sum(m["valid"] for m in mols) / len(mols)}
+
+    @api.post("/v1/molecules/encode", response_model=EncodeResponse)
+    async def encode(self, request: EncodeRequest) -> dict:
+        self._require_latent("/v1/molecules/encode")
+        canonical = check_smiles(request.smiles, max_items=self.max_texts, max_chars=self.max_chars)
+        z = await asyncio.to_thread(self._run, self.model.encode_smiles, canonical)
+        return {"model": self.name, "latent_size": self.model.latent_size, "canonical": canonical,
+                "latents": [[round(float(v), 6) for v in row] for row in z]}
+
+    @api.post("/v1/molecules/decode", response_model=MoleculesResponse, response_model_exclude_none=True)
+    async def decode(self, request: DecodeRequest) -> dict:
+        self._require_latent("/v1/molecules/decode")
+        size = self.model.latent_size
+        if not request.latents:
+            raise BadInput(422, f"latents is empty; send at least one vector of {size} numbers")
+        if len(request.latents) > self.max_texts:
+            raise BadInput(413, f"{len(request.latents)} latents in one request; at most {self.max_texts} are allowed")
+        for i, z in enumerate(request.latents):
+            if len(z) != size:
+                raise BadInput(422, f"latents[{i}] has {len(z)} values; this model's latent vectors have {size}")
+            if not all(abs(v) < 1e6 for v in z):
+                raise BadInput(422, f"latents[{i}] holds a value that is not a finite number below 1e6")
+        smiles = await asyncio.to_thread(self.model.decode, request.latents, temperature=request.temperature,
+                                         seed=request.seed)
+        mols = molecules(smiles, request.svg)
+        return {"model": self.name, "molecules": mols, "valid_fraction": sum(m["valid"] for m in mols) / len(mols)}
+
+    @api.post("/v1/molecules/neighbours", response_model=NeighboursResponse, response_model_exclude_none=True)
+    async def neighbours(self, request: NeighboursRequest) -> dict:
+        from seqlab import chem
+
+        self._require_latent("/v1/molecules/neighbours")
+        query = check_smiles([request.smiles], max_items=1, max_chars=self.max_chars)[0]
+        found = await asyncio.to_thread(self._run, self.model.neighbours, query, n=request.n, radius=request.radius,
+                                        seed=request.seed)
+        if request.svg:
+            found = [{**m, "svg": chem.svg(m["smiles"])} for m in found]
+        return {"model": self.name, "query": query, "neighbours": found}
+
+    @api.get("/v1/molecules/svg", response_class=Response,
+             responses={200: {"content": {"image/svg+xml": {}}, "description": "the molecule drawn by RDKit"}})
+    async def svg(self, smiles: str, width: int = 300, height: int = 200) -> Response:
+        from seqlab import chem
+
+        if not (50 <= width <= 2000 and 50 <= height <= 2000):
+            raise BadInput(422, f"width and height must be within 50..2000 pixels, got {width}x{height}")
+        canonical = check_smiles([smiles], max_items=1, max_chars=self.max_chars)[0]
+        return Response(chem.svg(canonical, size=(width, height)), media_type="image/svg+xml")
 
     @api.get("/healthz")
     async def healthz(self) -> dict:

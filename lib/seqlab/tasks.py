@@ -12,6 +12,7 @@ The training loop and evaluation call only these methods, so no ``if model_type`
 (the char-level generator); a sequence's label is its category, the conditional model's input.
 ``entity``: one label per entity mention, classified in its sentence (write-up 003); a row is the
 sentence's ids plus the mention's token span (and hand-made features for LSTM+CA+feat).
+``molecule``: generative models of SMILES (write-up 004); a row is one molecule's tokens.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from seqlab.errors import SeqlabError
 from seqlab.metrics import from_confusion, per_class, per_class_f1
 from seqlab.tokenizer import ragged
 
@@ -239,6 +241,83 @@ class EntityClassification(Classification):
         return super().stats(out["logits"], batch)
 
 
+class MoleculeGeneration:
+    """Generative models of SMILES (:mod:`seqlab.models.molecule`): a row is ``<bos> tokens <eos>``.
+
+    The loss is the negative ELBO per molecule (reconstruction only for the autoencoder and the
+    CharRNN). Validation also reports teacher-forced token accuracy and the share of molecules
+    whose every token is right; :meth:`epoch_metrics` adds what chemists judge a generator by,
+    measured with RDKit on molecules sampled at the end of each epoch.
+    """
+
+    metric, mode = "val_loss", "min"
+    size = 6  # length of stats()
+
+    def encode_frame(self, tokenizer, frame, labels: np.ndarray, *, max_len: int, features=None) -> EncodedSplit:
+        ids, offsets = tokenizer.encode_many(frame["text"])
+        lengths = np.diff(offsets) - 2
+        if len(lengths) and lengths.max() > max_len:
+            i = int(lengths.argmax())
+            raise SeqlabError(f"SMILES {frame['text'].iloc[i]!r} has {int(lengths[i])} tokens, more than --max-len "
+                              f"{max_len}; raise --max-len (MOSES molecules have at most 57)")
+        return EncodedSplit(ids, offsets, np.zeros(len(offsets) - 1, np.int64))
+
+    def prepare(self, split: EncodedSplit, max_len: int) -> EncodedSplit:
+        return split
+
+    def collate(self, split: EncodedSplit, idx: np.ndarray) -> dict[str, torch.Tensor]:
+        return {"tokens": torch.from_numpy(pad_rows(split, idx)),
+                "targets": torch.from_numpy(pad_rows(split, idx, start=1, fill=-100)),
+                "lengths": torch.from_numpy(split.lengths[idx])}
+
+    def forward(self, model, batch):
+        return model(batch["tokens"], batch["lengths"])
+
+    def loss(self, out, batch):
+        from seqlab.models.molecule import elbo_loss
+
+        return elbo_loss(out, batch["targets"])
+
+    def stats(self, out, batch) -> torch.Tensor:
+        # [reconstruction nats, KL nats, predicted tokens, right tokens, molecules, all-right molecules]
+        from seqlab.models.molecule import kl_terms
+
+        targets = batch["targets"]
+        logits = out["logits"].float()
+        recon = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=-100, reduction="sum")
+        real = targets != -100
+        right = (logits.argmax(-1) == targets) & real
+        kl = kl_terms(out["mu"].float(), out["logvar"].float()).sum() if out.get("mu") is not None else recon * 0
+        whole = (right.sum(1) == real.sum(1)).sum()
+        return torch.stack([recon.double(), kl.double(), real.sum().double(), right.sum().double(),
+                            torch.tensor(len(targets), dtype=torch.float64, device=recon.device), whole.double()])
+
+    def summarise(self, stats: torch.Tensor) -> dict[str, float]:
+        recon, kl, tokens, right, mols, whole = (float(x) for x in stats)
+        mols = max(mols, 1.0)
+        return {"loss": (recon + kl) / mols, "recon": recon / mols, "kl": kl / mols,
+                "token_accuracy": right / max(tokens, 1.0), "teacher_forced_exact": whole / mols}
+
+    def details(self, stats: torch.Tensor, labels: list[str]) -> dict:
+        return {}
+
+    def epoch_metrics(self, model, tokenizer, known: set[str], *, n: int, seed: int) -> dict[str, float]:
+        """Validity, uniqueness and novelty (against ``known``, the training molecules) of ``n``
+        molecules sampled from the prior, and their product ``chem_score``, which the search can
+        optimise instead of the ELBO."""
+        from seqlab import chem
+        from seqlab.models.molecule import sample_smiles
+
+        smiles = sample_smiles(model, tokenizer, n=n, seed=seed)
+        valid, unique, novel = chem.validity(smiles), chem.uniqueness(smiles, None), chem.novelty(smiles, known)
+        return {"valid": valid, "unique": unique, "novelty": novel, "chem_score": valid * unique * novel}
+
+
+def decode_split(tokenizer, split: EncodedSplit) -> list[str]:
+    """The SMILES strings of an encoded split (training molecules are stored canonical)."""
+    return [tokenizer.decode(split.ids[a:b]) for a, b in zip(split.offsets[:-1], split.offsets[1:])]
+
+
 def make_task(name: str, num_classes: int):
     return {"classify": lambda: Classification(num_classes), "generate": LanguageModel,
-            "entity": lambda: EntityClassification(num_classes)}[name]()
+            "entity": lambda: EntityClassification(num_classes), "molecule": MoleculeGeneration}[name]()

@@ -142,7 +142,8 @@ class CharTokenizer:
 
 # kind -> "module:class"; imported on use, so transformers' tokenizers load only for MiniLM
 TOKENIZERS: dict[str, str] = {"word": "seqlab.tokenizer:WordTokenizer", "char": "seqlab.tokenizer:CharTokenizer",
-                              "wordpiece": "seqlab.models.bert:WordPieceTokenizer"}
+                              "wordpiece": "seqlab.models.bert:WordPieceTokenizer",
+                              "smiles": "seqlab.smiles:SmilesTokenizer"}
 
 
 def from_dict(d: dict):

@@ -18,7 +18,8 @@ import torch.distributed as dist
 
 from seqlab import checkpoint
 from seqlab.models import build_model
-from seqlab.tasks import EncodedSplit, make_task
+from seqlab import tokenizer as tokenizers
+from seqlab.tasks import EncodedSplit, decode_split, make_task
 
 
 def bucket_batches(lengths: np.ndarray, batch_size: int, *, rank: int = 0, world: int = 1, seed: int = 0,
@@ -108,6 +109,10 @@ def train_loop_per_worker(config: dict) -> None:
     scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and train_cfg["precision"] == "fp16")
     raw_model = model.module if hasattr(model, "module") else model
 
+    tokenizer, known = None, None
+    if hasattr(task, "epoch_metrics") and train_cfg["sample_molecules"] > 0:
+        tokenizer = tokenizers.from_dict(config["tokenizer"])
+        known = set(decode_split(tokenizer, train_split))  # novelty is against the training molecules
     start_epoch, best = 0, {}
     resume = ray.train.get_checkpoint()
     if resume:
@@ -152,6 +157,9 @@ def train_loop_per_worker(config: dict) -> None:
         train_time = time.perf_counter() - t0
         val = evaluate(raw_model, val_split, task, rank=rank, world=world, device=device,
                        precision=train_cfg["precision"])
+        if known is not None:  # molecule models: RDKit on sampled molecules (the same on every rank)
+            val |= task.epoch_metrics(raw_model, tokenizer, known, n=train_cfg["sample_molecules"],
+                                      seed=train_cfg["seed"] * 1000 + epoch)
         metrics = {
             "epoch": epoch + 1,
             "train_loss": float(loss_sum) / max(seen, 1),

@@ -21,8 +21,8 @@ from seqlab.errors import SeqlabError
 @dataclass(frozen=True)
 class Entry:
     target: str  # "module:callable"
-    task: str  # "classify", "generate" or "entity" (seqlab.tasks)
-    tokenizer: str  # "word", "char" or "wordpiece" (seqlab.tokenizer.TOKENIZERS)
+    task: str  # "classify", "generate", "entity" or "molecule" (seqlab.tasks)
+    tokenizer: str  # "word", "char", "wordpiece" or "smiles" (seqlab.tokenizer.TOKENIZERS)
     summary: str
     lr: float = 2e-3  # AdamW learning rate when --lr is not given
     features: bool = False  # takes the hand-made mention features of seqlab.features
@@ -33,7 +33,11 @@ class Entry:
         return getattr(importlib.import_module(module), name)
 
     def options(self) -> list[str]:
-        return [p for p in inspect.signature(self.builder).parameters if p not in ("vocab_size", "num_classes")]
+        return [p for p in inspect.signature(self.builder).parameters if p not in DATA_SIZES]
+
+    @property
+    def takes_max_len(self) -> bool:
+        return "max_len" in inspect.signature(self.builder).parameters
 
 
 MODELS: dict[str, Entry] = {
@@ -61,7 +65,16 @@ MODELS: dict[str, Entry] = {
                           "CNN over the sentence, mention marked (write-up 003 baseline)"),
     "sentence-minilm": Entry("seqlab.models.entity:SentenceMiniLM", "entity", "wordpiece",
                              "all-MiniLM-L6-v2 fine-tuned, mention as token type 1 (write-up 003 baseline)", lr=5e-5),
+    # generative models of SMILES (write-up 004 and its next step)
+    "smiles-ae": Entry("seqlab.models.molecule:DenseAE", "molecule", "smiles",
+                       "dense autoencoder on one-hot SMILES, 32-14-7-14-32 (write-up 004)", lr=1e-3),
+    "smiles-vae": Entry("seqlab.models.molecule:SmilesVAE", "molecule", "smiles",
+                        "GRU sequence VAE on SMILES, KL annealing and free bits (write-up 004's next step)", lr=1e-3),
+    "smiles-rnn": Entry("seqlab.models.molecule:CharRNN", "molecule", "smiles",
+                        "LSTM language model on SMILES tokens (the MOSES CharRNN baseline)", lr=1e-3),
 }
+# set from the data settings (--max-len), not model options
+DATA_SIZES = ("vocab_size", "num_classes", "max_len")
 
 
 def entry(name: str) -> Entry:
@@ -72,7 +85,7 @@ def entry(name: str) -> Entry:
 
 def build_model(name: str, **kwargs) -> nn.Module:
     e = entry(name)
-    unknown = sorted(set(kwargs) - set(e.options()) - {"vocab_size", "num_classes"})
+    unknown = sorted(set(kwargs) - set(e.options()) - set(DATA_SIZES))
     if unknown:
         raise SeqlabError(f"model {name!r} has no option {unknown[0]!r}; options: {', '.join(sorted(e.options()))}")
     return e.builder(**kwargs)
