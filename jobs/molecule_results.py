@@ -90,7 +90,7 @@ def latent_plot(record: dict, test: pd.DataFrame, path: Path, n: int = 2000) -> 
         fig.colorbar(sc, ax=ax, label=name)
         ax.set_xlabel(f"PC1 ({explained[0]:.1%} of variance)")
         ax.set_ylabel(f"PC2 ({explained[1]:.1%})")
-        ax.set_title(f"{record['model']} codes of {n} MOSES test molecules")
+        ax.set_title(f"{record['name']}: codes of {n} MOSES test molecules")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -121,7 +121,7 @@ molecules decoded (greedy, from the posterior mean) back to the same canonical S
 The published rows train on all 1.58M MOSES molecules for many GPU hours; ours train on the
 subset and epochs given in each row, on the hardware below.
 
-- Samples: `samples.png` (a grid of sampled molecules of each model); latent space: `latent-*.png`
+- Samples: `samples.png` (a grid of sampled molecules of each model); latent space: `latent-<run>.png`
 - Each run's `seqlab train` command, per-epoch history and scores: `runs/<name>.json`
 
 How it was made:
@@ -181,7 +181,7 @@ def main() -> None:
     chem.grid_png(grid, out_dir / "samples.png", per_row=6, legends=legends)
     for r in records:
         if r["moses"]["scores"].get("reconstruction") is not None:
-            latent_plot(r, test, out_dir / f"latent-{r['model']}.png")
+            latent_plot(r, test, out_dir / f"latent-{r['name']}.png")
     (out_dir / "datasets").mkdir(exist_ok=True)
     (out_dir / "datasets" / "moses.md").write_text((prepared.root / "README.md").read_text())
     print(f"[seqlab] table in {out_dir}/table.md", flush=True)

@@ -7,9 +7,10 @@ import pytest
 from PIL import Image
 from rdkit import DataStructs
 from rdkit.Chem import rdFingerprintGenerator
+from scipy import linalg
 
 from seqlab import chem
-from seqlab.data import seqlab_home
+from seqlab.data import MOSES_ARTIFACT, fetch_artifact, moses_smiles, seqlab_home
 from seqlab.errors import SeqlabError
 
 # Drug-like and assorted molecules, all distinct
@@ -35,7 +36,7 @@ def alkanes_and_alcohols(n=200):
 @pytest.fixture(scope="module")
 def moses_sample():
     # test.csv is in no random order: contiguous slices score FCD 2-5 against the whole set
-    test = chem.moses_smiles("test")
+    test = moses_smiles(fetch_artifact(MOSES_ARTIFACT), "test.csv.gz")
     idx = np.random.default_rng(0).choice(len(test), 2000, replace=False)
     return [test[i] for i in idx]
 
@@ -151,7 +152,7 @@ def test_chemnet_activations_reject_invalid():
 
 def test_fcd_self_and_far(moses_sample, alkane_stats):
     drugs = chem.fcd_stats(moses_sample[:300])
-    assert chem.fcd(moses_sample[:300], drugs) == pytest.approx(0.0, abs=1e-3)
+    assert chem.frechet_distance(*drugs, *drugs) == pytest.approx(0.0, abs=1e-3)
     near = chem.fcd(moses_sample[300:600], drugs)  # about 7: 300 molecules cannot fill 512 dimensions
     far = chem.frechet_distance(*drugs, *alkane_stats)  # about 60
     assert far > 30 and far > 4 * near
@@ -175,6 +176,16 @@ def test_fcd_of_moses_test_sample_against_moses_stats(moses_sample, moses_stats,
     assert chem.frechet_distance(mu, sigma, *moses_stats) < 1.5
     assert chem.frechet_distance(*alkane_stats, *moses_stats) > 10
     assert 0.84 < chem.internal_diversity(moses_sample) < 0.87  # MOSES reports IntDiv 0.856 for test
+
+
+def test_frechet_distance_matches_scipy_sqrtm():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(200, 64)), rng.normal(size=(300, 64)) @ rng.normal(size=(64, 64)) * 0.3 + 1
+    (m1, s1), (m2, s2) = (a.mean(0), np.cov(a.T)), (b.mean(0), np.cov(b.T))
+    diff = m1 - m2
+    expected = diff @ diff + np.trace(s1) + np.trace(s2) - 2 * np.trace(linalg.sqrtm(s1 @ s2).real)
+    assert chem.frechet_distance(m1, s1, m2, s2) == pytest.approx(expected, rel=1e-9)
+    assert chem.frechet_distance(m1, s1, m1, s1) == pytest.approx(0.0, abs=1e-9)
 
 
 def npy_bytes(pickled: bytes) -> io.BytesIO:

@@ -18,7 +18,9 @@ SMALL = {"lstm": {"embed_dim": 8, "hidden": 8}, "lstm-stacked": {"embed_dim": 8,
          "char-lstm": {"hidden": 16, "conditional": True}, "lstm-ca": {"embed_dim": 8, "hidden": 8},
          "lstm-ca-feat": {"embed_dim": 8, "hidden": 8}, "td-lstm": {"embed_dim": 8, "hidden": 8},
          "sentence-lstm": {"embed_dim": 8, "hidden": 8}, "sentence-cnn": {"embed_dim": 8, "filters": 8},
-         "sentence-minilm": {}}
+         "sentence-minilm": {}, "smiles-vae": {"embed_dim": 8, "hidden": 16, "latent": 4, "word_dropout": 0.0},
+         "smiles-rnn": {"embed_dim": 8, "hidden": 16}, "smiles-ae": {"hidden": 16, "hidden2": 8}}
+MOLECULES = ["CCO", "c1ccccc1Cl", "CC(N)C(=O)O", "C[C@@H](N)O"]
 # entity models: a mention (start, end characters) in each text
 SPANS = [(9, 13), (3, 7), (0, 4), (11, 14)]
 
@@ -32,6 +34,10 @@ def tokenizer_for(kind: str):
         return WordTokenizer.build(TEXTS, max_size=100, min_freq=1, max_len=20)
     if kind == "char":
         return CharTokenizer.build(TEXTS)
+    if kind == "smiles":
+        from seqlab.smiles import SmilesTokenizer
+
+        return SmilesTokenizer.build(MOLECULES)
     from seqlab.models.bert import WordPieceTokenizer
 
     return WordPieceTokenizer.pretrained(max_len=20)
@@ -44,7 +50,7 @@ def test_every_model(name, tmp_path):
     tok = tokenizer_for(spec.tokenizer)
     labels = sorted(LABELS)
     task = make_task(spec.task, len(labels))
-    frame = pd.DataFrame({"text": TEXTS, "start": [a for a, _ in SPANS], "end": [b for _, b in SPANS]})
+    frame = pd.DataFrame({"text": MOLECULES if spec.task == "molecule" else TEXTS, "start": [a for a, _ in SPANS], "end": [b for _, b in SPANS]})
     features = None
     if spec.features:
         from seqlab.features import mention_features
@@ -53,11 +59,13 @@ def test_every_model(name, tmp_path):
     split = task.encode_frame(tok, frame, label_ids(LABELS, labels), max_len=12, features=features)
     batch = task.collate(split, np.arange(len(split)))
     torch.manual_seed(0)
-    model = build_model(name, vocab_size=len(tok), num_classes=len(labels), dropout=0.0, **SMALL[name])
+    sizes = {"max_len": 12} if spec.takes_max_len else {}
+    model = build_model(name, vocab_size=len(tok), num_classes=len(labels), dropout=0.0, **sizes, **SMALL[name])
 
     out = logits(task.forward(model, batch))
     b, t = batch["tokens"].shape
-    assert out.shape == ((b, t, len(tok)) if spec.task == "generate" else (b, len(labels)))
+    shapes = {"generate": (b, t, len(tok)), "molecule": (b, t - 1, len(tok))}
+    assert out.shape == shapes.get(spec.task, (b, len(labels)))
 
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3 if "minilm" in name else 1e-2)
     before = task.loss(task.forward(model, batch), batch)
@@ -67,10 +75,10 @@ def test_every_model(name, tmp_path):
     after = task.loss(task.forward(model, batch), batch)
     assert after < before
 
-    meta = {"task": spec.task, "model": {"name": name, "kwargs": {"dropout": 0.0, **SMALL[name]}}, "labels": labels,
+    meta = {"task": spec.task, "model": {"name": name, "kwargs": {"dropout": 0.0, **sizes, **SMALL[name]}}, "labels": labels,
             "vocab_size": len(tok), "epoch": 0, "metrics": {}}
     checkpoint.save(tmp_path, model=model, optimizer=opt, meta=meta, tokenizer=tok.to_dict())
     loaded, tok2, meta2 = checkpoint.load_model(tmp_path)
     with torch.no_grad():
         assert torch.allclose(logits(task.forward(loaded, batch)), logits(task.forward(model, batch)), atol=1e-6)
-    assert tok2.encode(TEXTS[0]) == tok.encode(TEXTS[0]) and meta2["task"] == spec.task
+    assert tok2.encode(frame["text"][0]) == tok.encode(frame["text"][0]) and meta2["task"] == spec.task

@@ -122,7 +122,8 @@ def test_reason_kind_drops_what_names_one_molecule():
     assert reason_kind("SMILES Parse Error: unclosed ring for input: 'c1ccc'") == "SMILES Parse Error: unclosed ring"
     assert reason_kind("Explicit valence for atom # 12 N, 4, is greater than permitted") == (
         "Explicit valence for atom # N N, 4, is greater than permitted")
-    assert reason_kind("Can't kekulize mol.  Unkekulized atoms: 0 1 2 3 4") == "Can't kekulize mol.  Unkekulized atoms: ..."
+    assert reason_kind("Can't kekulize mol.  Unkekulized atoms: 0 1 2 3 4") == (
+        "Can't kekulize mol.  Unkekulized atoms: ...")
 
 
 MOLS = ["c1ccccc1", "CCO", "CCN", "CC(=O)O", "C[C@@H](N)C(=O)O", "Clc1ccccc1Br", "c1cc[nH]c1", "CCCCCCCC",

@@ -27,21 +27,15 @@ import torch.nn.functional as F
 from rdkit import Chem, rdBase
 from rdkit.Chem import Draw, rdFingerprintGenerator
 from rdkit.Chem.Draw import rdMolDraw2D
-from scipy import linalg
 from torch import nn
 
-from seqlab.data import Artifact, _zip_member, fetch_artifact, seqlab_home
+from seqlab.data import MOSES_ARTIFACT, Artifact, _zip_member, fetch_artifact, seqlab_home
 from seqlab.errors import SeqlabError
 
 FCD_TORCH = Artifact(
     requirement="fcd_torch==1.0.7",
     filename="fcd_torch-1.0.7-py3-none-any.whl",
     sha256="63a24aae88c554a7ba6422cffdef3ad7c1befec73f835b70ead04097a1ebed6f",
-)
-MOLSETS = Artifact(
-    requirement="molsets==0.3.1",
-    filename="molsets-0.3.1-py3-none-any.whl",
-    sha256="7f4450e3ebecebe79c3a2a55950c93daddee071120daf64a163d03481e811d34",
 )
 CHEMNET_MEMBER = "fcd_torch/ChemNet_v0.13_pretrained.pt"
 MOSES_DATA = "moses/dataset/data"  # test.csv.gz, test_scaffolds.csv.gz, train.csv.gz and their *_stats.npz
@@ -154,6 +148,13 @@ def fingerprints(smiles: Sequence[str]) -> np.ndarray:
     with rdBase.BlockLogs():
         fps = [gen.GetFingerprintAsNumPy(m) for m in map(mol, smiles) if m is not None]
     return np.stack(fps).astype(np.uint8) if fps else np.zeros((0, MORGAN_BITS), np.uint8)
+
+
+def tanimoto(a: str, b: str) -> float:
+    """Tanimoto similarity of two molecules' Morgan fingerprints (as IntDiv takes them)."""
+    fa, fb = fingerprints([a, b]).astype(bool)
+    union = (fa | fb).sum()
+    return float((fa & fb).sum() / union) if union else 1.0
 
 
 def internal_diversity(smiles: Sequence[str], p: int = 1, block: int = 2048) -> float:
@@ -287,22 +288,26 @@ def fcd_stats(smiles: Sequence[str], batch_size: int = 512, device: str = "cpu")
     return _mean_cov(_activations(valid, batch_size, device))
 
 
-def frechet_distance(mu1: np.ndarray, s1: np.ndarray, mu2: np.ndarray, s2: np.ndarray, eps: float = 1e-6) -> float:
-    """``|mu1 - mu2|^2 + Tr(s1 + s2 - 2 sqrt(s1 s2))``, as fcd_torch computes it."""
+def _sqrt_psd(s: np.ndarray) -> np.ndarray:
+    w, v = np.linalg.eigh(s)
+    return (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+
+
+def frechet_distance(mu1: np.ndarray, s1: np.ndarray, mu2: np.ndarray, s2: np.ndarray) -> float:
+    """``|mu1 - mu2|^2 + Tr(s1 + s2 - 2 sqrt(s1 s2))``, the figure fcd_torch computes.
+
+    fcd_torch takes ``scipy.linalg.sqrtm(s1 @ s2)``; here ``Tr sqrt(s1 s2)`` is the sum of the square
+    roots of the eigenvalues of ``r s2 r`` with ``r = sqrt(s1)``, which has the eigenvalues of
+    ``s1 s2`` but is symmetric: the same trace (to ~1e-9), several times faster at 512 dimensions,
+    and free of the complex round-off sqrtm gives for the rank-deficient covariances of small samples."""
     mu1, mu2 = np.atleast_1d(mu1).astype(np.float64), np.atleast_1d(mu2).astype(np.float64)
     s1, s2 = np.atleast_2d(s1).astype(np.float64), np.atleast_2d(s2).astype(np.float64)
     if mu1.shape != mu2.shape or s1.shape != s2.shape:
         raise ValueError(f"statistics differ in shape: {mu1.shape}/{s1.shape} vs {mu2.shape}/{s2.shape}")
-    covmean = linalg.sqrtm(s1 @ s2)
-    if not np.isfinite(covmean).all():  # near-singular product: nudge both diagonals
-        offset = np.eye(len(s1)) * eps
-        covmean = linalg.sqrtm((s1 + offset) @ (s2 + offset))
-    if np.iscomplexobj(covmean):
-        if not np.allclose(np.diagonal(covmean).imag, 0, atol=1e-3):
-            raise ValueError(f"imaginary component {np.abs(covmean.imag).max()} in sqrt(s1 s2)")
-        covmean = covmean.real
+    r = _sqrt_psd((s1 + s1.T) / 2)
+    tr_covmean = np.sqrt(np.clip(np.linalg.eigvalsh(r @ s2 @ r), 0, None)).sum()
     diff = mu1 - mu2
-    return float(diff @ diff + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean))
+    return float(diff @ diff + np.trace(s1) + np.trace(s2) - 2 * tr_covmean)
 
 
 def fcd(smiles: Sequence[str], ref: Sequence[str] | tuple[np.ndarray, np.ndarray],
@@ -384,7 +389,7 @@ def moses_test_stats(name: str = "test") -> tuple[np.ndarray, np.ndarray]:
         raise SeqlabError(f"no MOSES statistics {name!r}; expected one of {', '.join(MOSES_STATS)}")
     cache = seqlab_home() / "chem" / f"moses_{name}_fcd.npz"
     if not cache.exists():
-        whl = fetch_artifact(MOLSETS)
+        whl = fetch_artifact(MOSES_ARTIFACT)
         member = f"{MOSES_DATA}/{name}_stats.npz"
         with zipfile.ZipFile(whl) as zf:
             inner = io.BytesIO(_zip_member(zf, member, whl.name))
@@ -397,18 +402,6 @@ def moses_test_stats(name: str = "test") -> tuple[np.ndarray, np.ndarray]:
         os.replace(tmp, cache)  # concurrent readers see the whole file or none
     with np.load(cache, allow_pickle=False) as z:
         return z["mu"], z["sigma"]
-
-
-def moses_smiles(split: str = "test") -> list[str]:
-    """SMILES of a MOSES split (``train``, ``test`` or ``test_scaffolds``) from the molsets wheel."""
-    import pandas as pd
-
-    if split not in ("train", *MOSES_STATS):
-        raise SeqlabError(f"no MOSES split {split!r}; expected train, test or test_scaffolds")
-    whl = fetch_artifact(MOLSETS)
-    with zipfile.ZipFile(whl) as zf:
-        raw = _zip_member(zf, f"{MOSES_DATA}/{split}.csv.gz", whl.name)
-    return pd.read_csv(io.BytesIO(raw), compression="gzip")["SMILES"].tolist()
 
 
 # --- summary --------------------------------------------------------------------------------------

@@ -512,19 +512,25 @@ def moses_canonical(path: Path, member: str) -> pd.DataFrame:
     return df
 
 
-def _moses_loader(test_member: str) -> Callable[[Path], dict[str, pd.DataFrame]]:
-    def load(path: Path) -> dict[str, pd.DataFrame]:
-        frames, refused = {}, []
-        for split, member in (("train", "train.csv.gz"), ("test", test_member)):
-            df = moses_canonical(path, member)
-            bad = df["text"].isna().to_numpy()
-            refused.append(pd.DataFrame({"where": [f"{member} row {i + 1}" for i in np.flatnonzero(bad)],
-                                         "smiles": df["smiles"][bad], "reason": df["reason"][bad]}))
-            frames[split] = pd.DataFrame({"text": df["text"][~bad], "label": MOLECULE}).reset_index(drop=True)
-        frames["invalid"] = pd.concat(refused, ignore_index=True)
-        return frames
+def read_moses(path: Path, test_member: str) -> dict[str, pd.DataFrame]:
+    """Canonical ``train`` and ``test`` molecules, and ``invalid``: where, SMILES and reason of each refused row."""
+    frames, refused = {}, []
+    for split, member in (("train", "train.csv.gz"), ("test", test_member)):
+        df = moses_canonical(path, member)
+        bad = df["text"].isna().to_numpy()
+        refused.append(pd.DataFrame({"where": [f"{member} row {i + 1}" for i in np.flatnonzero(bad)],
+                                     "smiles": df["smiles"][bad], "reason": df["reason"][bad]}))
+        frames[split] = pd.DataFrame({"text": df["text"][~bad], "label": MOLECULE}).reset_index(drop=True)
+    frames["invalid"] = pd.concat(refused, ignore_index=True)
+    return frames
 
-    return load
+
+def load_moses(path: Path) -> dict[str, pd.DataFrame]:
+    return read_moses(path, "test.csv.gz")
+
+
+def load_moses_scaffolds(path: Path) -> dict[str, pd.DataFrame]:
+    return read_moses(path, "test_scaffolds.csv.gz")
 
 
 MOSES_SOURCE = (
@@ -545,7 +551,7 @@ MOSES_LICENCE = (
 MOSES = BuiltinDataset(
     name="moses",
     artifact=MOSES_ARTIFACT,
-    load=_moses_loader("test.csv.gz"),
+    load=load_moses,
     text_column="SMILES (RDKit-canonical)",
     label_column=f"none: every row is '{MOLECULE}'",
     title="MOSES molecules (SMILES), random test split",
@@ -558,7 +564,7 @@ MOSES = BuiltinDataset(
 MOSES_SCAFFOLDS = BuiltinDataset(
     name="moses-scaffolds",
     artifact=MOSES_ARTIFACT,
-    load=_moses_loader("test_scaffolds.csv.gz"),
+    load=load_moses_scaffolds,
     text_column="SMILES (RDKit-canonical)",
     label_column=f"none: every row is '{MOLECULE}'",
     title="MOSES molecules (SMILES), scaffold test split",

@@ -104,32 +104,6 @@ class SmilesTokenizer:
 
 # --- canonicalisation ---------------------------------------------------------------------------
 
-_STAMP_RE = re.compile(r"^\[\d\d:\d\d:\d\d\] ")
-_AT_RE = re.compile(r"around position (\d+)")
-
-
-def _why(smiles: str) -> str:
-    """RDKit's own message for a SMILES it refused: the first line of its error log, and where a
-    syntax error is when RDKit says (its other lines draw an arrow there)."""
-    from rdkit import Chem, rdBase
-
-    if hasattr(rdBase, "CaptureErrorLog"):
-        with rdBase.CaptureErrorLog() as log:
-            Chem.MolFromSmiles(smiles)
-        lines = [line for line in (_STAMP_RE.sub("", x).strip() for x in log.messages.splitlines()) if line]
-        at = next((m.group(1) for line in lines if (m := _AT_RE.search(line))), None)
-        return (lines[0] if lines else "RDKit could not read it") + (f" (around position {at})" if at else "")
-    # an RDKit without CaptureErrorLog: sanitising raises with the message, parsing only logs it
-    mol = Chem.MolFromSmiles(smiles, sanitize=False)
-    if mol is None:
-        return "SMILES Parse Error"
-    try:
-        Chem.SanitizeMol(mol)
-    except Exception as exc:  # RDKit raises several types, all with the message
-        return str(exc)
-    return "RDKit could not read it"
-
-
 def _canonical_one(smiles: str) -> tuple[str | None, str | None]:
     from rdkit import Chem
 
@@ -139,7 +113,9 @@ def _canonical_one(smiles: str) -> tuple[str | None, str | None]:
         return None, "whitespace inside the SMILES"
     mol = Chem.MolFromSmiles(smiles)
     if mol is None:  # rare: only then is it parsed again to capture why
-        return None, _why(smiles)
+        from seqlab.chem import parse_error
+
+        return None, parse_error(smiles)
     return Chem.MolToSmiles(mol), None
 
 

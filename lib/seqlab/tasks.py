@@ -259,7 +259,7 @@ class MoleculeGeneration:
         if len(lengths) and lengths.max() > max_len:
             i = int(lengths.argmax())
             raise SeqlabError(f"SMILES {frame['text'].iloc[i]!r} has {int(lengths[i])} tokens, more than --max-len "
-                              f"{max_len}; raise --max-len (MOSES molecules have at most 57)")
+                              f"{max_len}; raise --max-len")
         return EncodedSplit(ids, offsets, np.zeros(len(offsets) - 1, np.int64))
 
     def prepare(self, split: EncodedSplit, max_len: int) -> EncodedSplit:
