@@ -31,9 +31,9 @@ from seqlab.predict import MoleculeGenerator
 
 # The published MOSES baselines (Polykovskiy et al. 2020, Table 2), as quoted in our issue tracker
 PUBLISHED = [
-    {"model": "CharRNN (MOSES, published)", "valid": 0.975, "unique@10k": 0.999, "novelty": 0.842},
-    {"model": "VAE (MOSES, published)", "valid": 0.977, "unique@10k": 0.998, "novelty": 0.695},
-    {"model": "JTN-VAE (MOSES, published)", "valid": 1.0, "unique@10k": 0.999, "novelty": 0.915},
+    {"run": "published (MOSES)", "model": "CharRNN", "valid": 0.975, "unique@10k": 0.999, "novelty": 0.842},
+    {"run": "published (MOSES)", "model": "VAE", "valid": 0.977, "unique@10k": 0.998, "novelty": 0.695},
+    {"run": "published (MOSES)", "model": "JTN-VAE", "valid": 1.0, "unique@10k": 0.999, "novelty": 0.915},
 ]
 COLUMNS = ["valid", "unique@1k", "unique@10k", "novelty", "intdiv", "fcd_test", "reconstruction"]
 
@@ -58,8 +58,9 @@ def table(records: list[dict], out_dir: Path) -> pd.DataFrame:
     rows = []
     for r in records:
         s = r["moses"]["scores"]
-        rows.append({"model": r["model"], **{c: s.get(c) for c in COLUMNS}, "train molecules": r["moses"]["train_n"],
-                     "epochs": r["epochs"], "train time (s)": r["train_time_s"], "run": r["name"]})
+        rows.append({"run": r["name"], "model": r["model"], **{c: s.get(c) for c in COLUMNS},
+                     "train molecules": r["moses"]["train_n"], "epochs": r["epochs"],
+                     "train time (s)": r["train_time_s"]})
     rows += PUBLISHED
     df = pd.DataFrame(rows)
     df.to_csv(out_dir / "table.csv", index=False)
@@ -104,6 +105,7 @@ def write_markdown(df: pd.DataFrame, records: list[dict], args, out_dir: Path) -
             "all valid samples (see `seqlab.chem.uniqueness`).")
     formats = {c: "{:.3f}" for c in COLUMNS} | {"train molecules": "{:,.0f}", "epochs": "{:.0f}",
                                                 "train time (s)": "{:.0f}"}
+    runs = "\n".join(f"- `{x['name']}`: `{x['command']}`" for x in records)
     (out_dir / "table.md").write_text(f"""# SMILES generators on MOSES
 
 {args.samples:,} molecules sampled from each model's best checkpoint (temperature 1.0, seed 0), scored
@@ -117,6 +119,10 @@ molecules decoded (greedy, from the posterior mean) back to the same canonical S
 {report.markdown_table(df, formats=formats)}
 
 {goal}
+
+Each run's training command (2 Ray Train workers):
+
+{runs}
 
 The published rows train on all 1.58M MOSES molecules for many GPU hours; ours train on the
 subset and epochs given in each row, on the hardware below.
@@ -175,10 +181,8 @@ def main() -> None:
         raise SystemExit("no scored runs yet; run without --tables-only first")
     df = table(records, out_dir)
     write_markdown(df, records, args, out_dir)
-    grid = [s for r in records for s in [x for x in r["moses"]["samples"] if chem.canonical(x)][:6]]
-    legends = [r["model"] for r in records for _ in range(min(6, sum(bool(chem.canonical(x))
-                                                                       for x in r["moses"]["samples"])))]
-    chem.grid_png(grid, out_dir / "samples.png", per_row=6, legends=legends)
+    drawn = [(r["name"], s) for r in records for s in [x for x in r["moses"]["samples"] if chem.canonical(x)][:6]]
+    chem.grid_png([s for _, s in drawn], out_dir / "samples.png", per_row=6, legends=[n for n, _ in drawn])
     for r in records:
         if r["moses"]["scores"].get("reconstruction") is not None:
             latent_plot(r, test, out_dir / f"latent-{r['name']}.png")

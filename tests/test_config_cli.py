@@ -16,7 +16,8 @@ def seqlab(*args, **kw):
     return subprocess.run([sys.executable, "-m", "seqlab.cli", *args], capture_output=True, text=True, **kw)
 
 
-@pytest.mark.parametrize("command", ["data", "train", "tune", "serve", "predict", "generate", "export", "models", "demo"])
+@pytest.mark.parametrize("command", ["data", "train", "tune", "serve", "predict", "generate", "sample", "export",
+                                     "models", "demo"])
 def test_help_explains_every_command(command):
     out = seqlab(command, "--help")
     assert out.returncode == 0 and "usage: seqlab " + command in out.stdout
@@ -41,6 +42,12 @@ def test_bad_input_is_one_line_not_a_traceback(tmp_path):
          "model 'minilm' has no word embedding layer"),
         (["generate", "--checkpoint", str(tmp_path), "--temperature", "0"], "--temperature must be > 0"),
         (["tune", "--model", "minilm", "--dataset", "drugs-rating", "--limit", "20"], "has no LSTM width to search"),
+        (["train", "--model", "smiles-vae", "--dataset", "drugs-rating"], "generates molecules, but drugs-rating is text"),
+        (["train", "--model", "lstm", "--dataset", "moses"], "moses holds molecules (SMILES); choose a molecule model"),
+        (["tune", "--model", "lstm", "--objective", "chem", "--dataset", "drugs-rating"],
+         "--objective chem scores sampled molecules"),
+        (["train", "--model", "smiles-vae", "--latent", "0"], "latent must be positive"),
+        (["sample", "--checkpoint", str(tmp_path), "--n", "0"], "--n within 1..100000"),
     ]:
         out = seqlab(*args)
         assert out.returncode == 2, out.stderr
@@ -106,6 +113,16 @@ def test_experiment_list_parses():
     for r in spec["runs"] + spec["generators"]:
         _, c = parse(["train", *shlex.split(spec["common"]), *shlex.split(r["args"])])
         assert c["train"].num_workers == 2, r["name"]
+
+
+def test_molecule_experiment_list_parses():
+    import shlex
+
+    spec = yaml.safe_load((ROOT / "configs" / "experiments" / "molecules.yaml").read_text())
+    assert len({r["name"] for r in spec["runs"]}) == len(spec["runs"])
+    for r in spec["runs"]:
+        _, c = parse(["train", *shlex.split(spec["common"]), *shlex.split(r["args"])])
+        assert c["model"].model.startswith("smiles-") and c["data"].dataset == "moses", r["name"]
 
 
 def test_entity_experiment_list_parses():

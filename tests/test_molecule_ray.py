@@ -48,17 +48,17 @@ def test_vae_trains_with_two_workers_and_reports_chemistry_each_epoch(trained):
     meta = json.loads((Path(out["checkpoint"]) / "meta.json").read_text())
     assert meta["task"] == "molecule" and meta["model"]["kwargs"]["max_len"] == 60
     assert meta["data"]["counts"]["train"] + meta["data"]["counts"]["validation"] + meta["data"]["counts"]["test"] == 600
-    history = pd.read_csv(Path(out["path"]) / "progress.csv") if (Path(out["path"]) / "progress.csv").exists() else None
+    card = json.loads((Path(meta["data"]["root"]) / "card.json").read_text())
+    assert card["invalid"]["count"] == 1 and "unclosed ring" in card["invalid"]["examples"][0]["reason"]
     metrics = out["metrics"]
     for key in ("val_loss", "val_recon", "val_kl", "val_valid", "val_unique", "val_novelty", "val_chem_score"):
         assert key in metrics, key
     assert 0 <= metrics["val_valid"] <= 1
     assert metrics["val_chem_score"] == pytest.approx(metrics["val_valid"] * metrics["val_unique"]
                                                       * metrics["val_novelty"])
-    assert metrics["train_loss"] < 60  # a random model starts near 35 tokens x ln(vocab) ~ 120 nats
+    assert metrics["val_loss"] == pytest.approx(metrics["val_recon"] + metrics["val_kl"], rel=1e-6)
     test = out["test"]
     assert {"loss", "recon", "kl", "token_accuracy", "reconstruction", "valid", "unique"} <= set(test)
-    assert history is None or len(history) == 2
 
 
 def test_search_optimises_the_chemistry_score(ray_local, trained, smiles_file, tmp_path):
@@ -119,6 +119,8 @@ def test_molecules_answer_real_http(trained):
         ("post", "/v1/molecules/neighbours", {"smiles": "not a molecule"}, 422, "is not a valid molecule"),
         ("post", "/v1/molecules/neighbours", {"smiles": "CCO", "radius": -1}, 422, "radius"),
         ("get", "/v1/molecules/svg", {"smiles": "C1CC"}, 422, "not a valid molecule"),
+        ("get", "/v1/molecules/svg", {}, 422, "query parameter 'smiles': Field required; expected ?smiles="),
+        ("get", "/v1/molecules/svg", {"smiles": "CCO", "width": 5}, 422, "within 50..2000 pixels"),
         ("post", "/v1/classify", {"texts": ["CCO"]}, 404, "use POST /v1/molecules/sample"),
     ]
     for method, route, body, status, needle in bad:

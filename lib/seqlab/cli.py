@@ -227,9 +227,11 @@ def cmd_sample(cfg: dict, args) -> dict:
     for s, ok in zip(smiles, valid):
         print(json.dumps({"smiles": s, "valid": ok}), flush=True)
     _log(f"{sum(valid)} of {len(smiles)} valid ({chem.uniqueness(smiles, None):.3f} unique among the valid)")
-    if args.grid:
+    if args.grid and any(valid):
         chem.grid_png([s for s, ok in zip(smiles, valid) if ok][:48], Path(args.grid))
         _log(f"drawn into {args.grid}")
+    elif args.grid:
+        _log(f"no valid molecule to draw; {args.grid} not written")
     return {"smiles": smiles, "valid": valid}
 
 

@@ -169,7 +169,9 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
     first = exc.errors()[0]
     shape = EXPECTED.get(request.url.path, "a JSON object")
     expected = f"expected a JSON object {shape} sent with Content-Type: application/json"
-    if first.get("type") == "json_invalid":
+    if tuple(first.get("loc", ()))[:1] == ("query",):
+        msg = f"query parameter {first['loc'][-1]!r}: {first['msg']}; expected ?smiles=<SMILES>[&width=300&height=200]"
+    elif first.get("type") == "json_invalid":
         msg = f"body is not valid JSON; {expected}"
     elif tuple(first.get("loc", ())) == ("body",):
         msg = f"body is not a JSON object; {expected}"
