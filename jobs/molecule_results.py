@@ -51,7 +51,7 @@ def score(record: dict, *, samples: int, reconstruct: int, train_set: set[str], 
         data = gen.meta["data"]
     scores["scoring_time_s"] = round(time.perf_counter() - t0, 1)
     train_n = min(data["limit"] or data["counts"]["train"], data["counts"]["train"])
-    return {"scores": scores, "samples": smiles[:200], "train_n": train_n}
+    return {"scores": scores, "samples": smiles[:200], "train_n": train_n, "scored_at_commit": provenance.git_commit()}
 
 
 def table(records: list[dict], out_dir: Path) -> pd.DataFrame:
@@ -99,7 +99,8 @@ def latent_plot(record: dict, test: pd.DataFrame, path: Path, n: int = 2000) -> 
 
 def write_markdown(df: pd.DataFrame, records: list[dict], args, out_dir: Path) -> None:
     r = records[0]
-    commits = ", ".join(sorted({x["commit"] for x in records}))
+    commits = ", ".join(sorted({x["commit"] for x in records})) + " (training); scored at " + ", ".join(
+        sorted({x["moses"].get("scored_at_commit", "?") for x in records}))
     goal = ("Goal for the VAE: validity >= 0.98, unique@10k >= 0.998, novelty >= 0.90. Unique@10k is computed "
             "on the first 10,000 valid samples when there are that many; with fewer it is the unique share of "
             "all valid samples (see `seqlab.chem.uniqueness`).")
