@@ -125,8 +125,8 @@ Each run's training command (2 Ray Train workers):
 
 {runs}
 
-The published rows train on all 1.58M MOSES molecules for many GPU hours; ours train on the
-subset and epochs given in each row, on the hardware below.
+The published rows train on all 1,584,663 MOSES training molecules; ours on the subset and
+epochs given in each row, on the hardware below (train time includes time shared with other jobs).
 
 - Samples: `samples.png` (a grid of sampled molecules of each model); latent space: `latent-<run>.png`
 - Each run's `seqlab train` command, per-epoch history and scores: `runs/<name>.json`
