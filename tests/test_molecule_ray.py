@@ -74,6 +74,8 @@ def test_search_optimises_the_chemistry_score(ray_local, trained, smiles_file, t
 
 
 def test_molecules_answer_real_http(trained):
+    from ray import serve
+
     from seqlab.cli import start_serve
 
     class Args:
@@ -81,54 +83,57 @@ def test_molecules_answer_real_http(trained):
         port = free_port()
 
     url = start_serve(trained[0]["checkpoint"], Args())
-    latent = MoleculeGenerator(trained[0]["checkpoint"]).latent_size
-    r = requests.post(f"{url}/v1/molecules/sample", json={"n": 5, "seed": 1, "svg": True}, timeout=60)
-    assert r.status_code == 200, r.text
-    body = r.json()
-    assert len(body["molecules"]) == 5 and body["valid_fraction"] == sum(m["valid"] for m in body["molecules"]) / 5
-    assert all(("svg" in m) == m["valid"] for m in body["molecules"])
-    again = requests.post(f"{url}/v1/molecules/sample", json={"n": 5, "seed": 1, "svg": True}, timeout=60).json()
-    assert again["molecules"] == body["molecules"]
+    try:
+        latent = MoleculeGenerator(trained[0]["checkpoint"]).latent_size
+        r = requests.post(f"{url}/v1/molecules/sample", json={"n": 5, "seed": 1, "svg": True}, timeout=60)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert len(body["molecules"]) == 5 and body["valid_fraction"] == sum(m["valid"] for m in body["molecules"]) / 5
+        assert all(("svg" in m) == m["valid"] for m in body["molecules"])
+        again = requests.post(f"{url}/v1/molecules/sample", json={"n": 5, "seed": 1, "svg": True}, timeout=60).json()
+        assert again["molecules"] == body["molecules"]
 
-    r = requests.post(f"{url}/v1/molecules/encode", json={"smiles": ["OCC", "c1ccccc1O"]}, timeout=60)
-    assert r.status_code == 200, r.text
-    enc = r.json()
-    assert enc["canonical"] == ["CCO", "Oc1ccccc1"] and enc["latent_size"] == latent
-    assert [len(z) for z in enc["latents"]] == [latent, latent]
-    r = requests.post(f"{url}/v1/molecules/decode", json={"latents": enc["latents"]}, timeout=60)
-    assert r.status_code == 200 and len(r.json()["molecules"]) == 2
-    r = requests.post(f"{url}/v1/molecules/neighbours", json={"smiles": "CC(=O)Oc1ccccc1C(=O)O", "n": 20,
-                                                               "radius": 1.0}, timeout=60)
-    assert r.status_code == 200, r.text
-    for m in r.json()["neighbours"]:
-        assert chem.canonical(m["smiles"]) == m["smiles"] and 0 <= m["similarity"] <= 1
-    r = requests.get(f"{url}/v1/molecules/svg", params={"smiles": "c1ccccc1O"}, timeout=60)
-    assert r.status_code == 200 and r.headers["content-type"].startswith("image/svg+xml") and "<svg" in r.text
+        r = requests.post(f"{url}/v1/molecules/encode", json={"smiles": ["OCC", "c1ccccc1O"]}, timeout=60)
+        assert r.status_code == 200, r.text
+        enc = r.json()
+        assert enc["canonical"] == ["CCO", "Oc1ccccc1"] and enc["latent_size"] == latent
+        assert [len(z) for z in enc["latents"]] == [latent, latent]
+        r = requests.post(f"{url}/v1/molecules/decode", json={"latents": enc["latents"]}, timeout=60)
+        assert r.status_code == 200 and len(r.json()["molecules"]) == 2
+        r = requests.post(f"{url}/v1/molecules/neighbours", json={"smiles": "CC(=O)Oc1ccccc1C(=O)O", "n": 20,
+                                                                   "radius": 1.0}, timeout=60)
+        assert r.status_code == 200, r.text
+        for m in r.json()["neighbours"]:
+            assert chem.canonical(m["smiles"]) == m["smiles"] and 0 <= m["similarity"] <= 1
+        r = requests.get(f"{url}/v1/molecules/svg", params={"smiles": "c1ccccc1O"}, timeout=60)
+        assert r.status_code == 200 and r.headers["content-type"].startswith("image/svg+xml") and "<svg" in r.text
 
-    bad = [
-        ("post", "/v1/molecules/encode", {"smiles": ["C1CC"]}, 422, "smiles[0] 'C1CC' is not a valid molecule"),
-        ("post", "/v1/molecules/encode", {"smiles": ["C(C)(C)(C)(C)C"]}, 422, "valence"),
-        ("post", "/v1/molecules/encode", {"smiles": []}, 422, "smiles is empty"),
-        ("post", "/v1/molecules/encode", {"smiles": ["C"] * 9}, 413, "at most 8"),
-        ("post", "/v1/molecules/decode", {"latents": [[0.0] * (latent + 1)]}, 422,
-         f"latents[0] has {latent + 1} values; this model's latent vectors have {latent}"),
-        ("post", "/v1/molecules/decode", {"latents": []}, 422, "latents is empty"),
-        ("post", "/v1/molecules/sample", {"n": 0}, 422, "n:"),
-        ("post", "/v1/molecules/sample", {"n": 5000}, 422, "n:"),
-        ("post", "/v1/molecules/sample", {"n": "many"}, 422, "n:"),
-        ("post", "/v1/molecules/neighbours", {"smiles": "not a molecule"}, 422, "is not a valid molecule"),
-        ("post", "/v1/molecules/neighbours", {"smiles": "CCO", "radius": -1}, 422, "radius"),
-        ("get", "/v1/molecules/svg", {"smiles": "C1CC"}, 422, "not a valid molecule"),
-        ("get", "/v1/molecules/svg", {}, 422, "query parameter 'smiles': Field required; expected ?smiles="),
-        ("get", "/v1/molecules/svg", {"smiles": "CCO", "width": 5}, 422, "within 50..2000 pixels"),
-        ("post", "/v1/classify", {"texts": ["CCO"]}, 404, "use POST /v1/molecules/sample"),
-    ]
-    for method, route, body, status, needle in bad:
-        kw = {"params": body} if method == "get" else {"json": body}
-        r = getattr(requests, method)(f"{url}{route}", timeout=60, **kw)
-        assert r.status_code == status, (route, body, r.status_code, r.text)
-        assert needle in r.json()["error"], (route, r.json())
-    r = requests.post(f"{url}/v1/molecules/sample", data=b"{not json", timeout=60,
-                      headers={"Content-Type": "application/json"})
-    assert r.status_code == 422 and "not valid JSON" in r.json()["error"]
-    assert requests.get(f"{url}/healthz", timeout=30).json()["task"] == "molecule"
+        bad = [
+            ("post", "/v1/molecules/encode", {"smiles": ["C1CC"]}, 422, "smiles[0] 'C1CC' is not a valid molecule"),
+            ("post", "/v1/molecules/encode", {"smiles": ["C(C)(C)(C)(C)C"]}, 422, "valence"),
+            ("post", "/v1/molecules/encode", {"smiles": []}, 422, "smiles is empty"),
+            ("post", "/v1/molecules/encode", {"smiles": ["C"] * 9}, 413, "at most 8"),
+            ("post", "/v1/molecules/decode", {"latents": [[0.0] * (latent + 1)]}, 422,
+             f"latents[0] has {latent + 1} values; this model's latent vectors have {latent}"),
+            ("post", "/v1/molecules/decode", {"latents": []}, 422, "latents is empty"),
+            ("post", "/v1/molecules/sample", {"n": 0}, 422, "n:"),
+            ("post", "/v1/molecules/sample", {"n": 5000}, 422, "n:"),
+            ("post", "/v1/molecules/sample", {"n": "many"}, 422, "n:"),
+            ("post", "/v1/molecules/neighbours", {"smiles": "not a molecule"}, 422, "is not a valid molecule"),
+            ("post", "/v1/molecules/neighbours", {"smiles": "CCO", "radius": -1}, 422, "radius"),
+            ("get", "/v1/molecules/svg", {"smiles": "C1CC"}, 422, "not a valid molecule"),
+            ("get", "/v1/molecules/svg", {}, 422, "query parameter 'smiles': Field required; expected ?smiles="),
+            ("get", "/v1/molecules/svg", {"smiles": "CCO", "width": 5}, 422, "within 50..2000 pixels"),
+            ("post", "/v1/classify", {"texts": ["CCO"]}, 404, "use POST /v1/molecules/sample"),
+        ]
+        for method, route, body, status, needle in bad:
+            kw = {"params": body} if method == "get" else {"json": body}
+            r = getattr(requests, method)(f"{url}{route}", timeout=60, **kw)
+            assert r.status_code == status, (route, body, r.status_code, r.text)
+            assert needle in r.json()["error"], (route, r.json())
+        r = requests.post(f"{url}/v1/molecules/sample", data=b"{not json", timeout=60,
+                          headers={"Content-Type": "application/json"})
+        assert r.status_code == 422 and "not valid JSON" in r.json()["error"]
+        assert requests.get(f"{url}/healthz", timeout=30).json()["task"] == "molecule"
+    finally:
+        serve.shutdown()  # frees the replica's CPU for the tests after this one
