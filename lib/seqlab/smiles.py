@@ -15,10 +15,8 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
-import numpy as np
-
 from seqlab.errors import SeqlabError
-from seqlab.tokenizer import BOS, EOS, PAD, UNK, ragged
+from seqlab.tokenizer import CharTokenizer
 
 # Schwaller et al.'s pattern, plus %(123): RDKit writes ring closures above 99 that way.
 SMILES_RE = re.compile(
@@ -44,7 +42,7 @@ def split_smiles(smiles: str) -> list[str]:
     return tokens
 
 
-class SmilesTokenizer:
+class SmilesTokenizer(CharTokenizer):
     """SMILES tokens to ids for molecule models: ``<pad>``=0, ``<unk>``=1, ``<bos>``=2, ``<eos>``=3.
 
     ``encode`` gives ``<bos>`` + the tokens + ``<eos>`` and never cuts: a cut SMILES is another,
@@ -53,53 +51,23 @@ class SmilesTokenizer:
     Tokens outside the vocabulary become ``<unk>``.
     """
 
+    kind = "smiles"
     unk_id = 1
     specials: tuple[list[int], list[int]] = ([], [])
+    split = staticmethod(split_smiles)
 
-    def __init__(self, vocab: list[str], *, max_len: int = MAX_TOKENS):
-        if vocab[:4] != [PAD, UNK, BOS, EOS]:
-            raise ValueError("vocab must start with <pad>, <unk>, <bos>, <eos>")
-        self.vocab = vocab
-        self.max_len = max_len
-        self.index = {t: i for i, t in enumerate(vocab)}
+    def tokens(self, text: str) -> list[str]:
+        return split_smiles(text)
 
     @classmethod
     def build(cls, texts: Iterable[str], *, min_freq: int = 1, max_len: int = MAX_TOKENS) -> SmilesTokenizer:
-        counts = Counter(t for s in texts for t in split_smiles(s))
-        tokens = sorted(t for t, n in counts.items() if n >= min_freq)  # sorted: the same data, the same ids
-        return cls([PAD, UNK, BOS, EOS, *tokens], max_len=max_len)
-
-    def __len__(self) -> int:
-        return len(self.vocab)
+        return super().build(texts, min_freq=min_freq, max_len=max_len)
 
     def words(self, text: str) -> list[str]:
         return split_smiles(text)
 
     def pieces(self, text: str) -> list[int]:
         return [self.index.get(t, 1) for t in split_smiles(text)]
-
-    def encode(self, text: str, *, bos: bool = True, eos: bool = True) -> list[int]:
-        return [2] * bos + self.pieces(text) + [3] * eos
-
-    def encode_many(self, texts: Iterable[str]) -> tuple[np.ndarray, np.ndarray]:
-        return ragged([self.encode(t) for t in texts])
-
-    def decode(self, ids: Iterable[int]) -> str:
-        """The SMILES of ``ids``, stopping at ``<eos>``; special tokens are dropped."""
-        out = []
-        for i in ids:
-            if i == 3:
-                break
-            if i > 3:
-                out.append(self.vocab[i])
-        return "".join(out)
-
-    def to_dict(self) -> dict:
-        return {"kind": "smiles", "max_len": self.max_len, "vocab": self.vocab}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> SmilesTokenizer:
-        return cls(d["vocab"], max_len=d["max_len"])
 
 
 # --- canonicalisation ---------------------------------------------------------------------------
