@@ -40,6 +40,25 @@ def sample_step(logits: torch.Tensor, temperature: float, generator: torch.Gener
     return torch.multinomial(probs, 1, generator=generator).squeeze(1)
 
 
+@torch.no_grad()
+def autoregress(step, b: int, steps: int, *, temperature: float, generator: torch.Generator | None,
+                device: torch.device) -> torch.Tensor:
+    """(b, <= steps) ids drawn one at a time from ``<bos>``; ``step(tokens (b, 1), state) -> (logits
+    (b, vocab), state)``. Stops once every row has written ``<eos>``."""
+    token = torch.full((b, 1), BOS_ID, dtype=torch.long, device=device)
+    out, state = [], None
+    done = torch.zeros(b, dtype=torch.bool, device=device)
+    for _ in range(steps):
+        logits, state = step(token, state)
+        nxt = sample_step(logits, temperature, generator).masked_fill(done, PAD_ID)
+        out.append(nxt)
+        done |= nxt == EOS_ID
+        if done.all():
+            break
+        token = nxt[:, None]
+    return until_eos(torch.stack(out, 1))
+
+
 def until_eos(ids: torch.Tensor) -> torch.Tensor:
     """Set every id after a row's first ``<eos>`` to padding."""
     ended = (ids == EOS_ID).long().cumsum(1) - (ids == EOS_ID).long()
@@ -118,19 +137,12 @@ class SmilesVAE(nn.Module):
     @torch.no_grad()
     def generate(self, z: torch.Tensor, *, temperature: float = 1.0, generator: torch.Generator | None = None,
                  max_len: int | None = None) -> torch.Tensor:
-        b, steps = z.shape[0], max_len or self.max_len
-        token = torch.full((b, 1), BOS_ID, dtype=torch.long, device=z.device)
-        out, h = [], None
-        done = torch.zeros(b, dtype=torch.bool, device=z.device)
-        for _ in range(steps):
+        def step(token, h):
             logits, h = self._decode(token, z, h)
-            nxt = sample_step(logits[:, -1], temperature, generator).masked_fill(done, PAD_ID)
-            out.append(nxt)
-            done |= nxt == EOS_ID
-            if done.all():
-                break
-            token = nxt[:, None]
-        return until_eos(torch.stack(out, 1))
+            return logits[:, -1], h
+
+        return autoregress(step, len(z), max_len or self.max_len, temperature=temperature, generator=generator,
+                           device=z.device)
 
 
 class CharRNN(nn.Module):
@@ -165,19 +177,12 @@ class CharRNN(nn.Module):
     @torch.no_grad()
     def generate(self, z: torch.Tensor, *, temperature: float = 1.0, generator: torch.Generator | None = None,
                  max_len: int | None = None) -> torch.Tensor:
-        b, steps = z.shape[0], max_len or self.max_len
-        token = torch.full((b, 1), BOS_ID, dtype=torch.long, device=z.device)
-        out, state = [], None
-        done = torch.zeros(b, dtype=torch.bool, device=z.device)
-        for _ in range(steps):
+        def step(token, state):
             h, state = self.lstm(self.embed(token), state)
-            nxt = sample_step(self.head(h[:, -1]), temperature, generator).masked_fill(done, PAD_ID)
-            out.append(nxt)
-            done |= nxt == EOS_ID
-            if done.all():
-                break
-            token = nxt[:, None]
-        return until_eos(torch.stack(out, 1))
+            return self.head(h[:, -1]), state
+
+        return autoregress(step, len(z), max_len or self.max_len, temperature=temperature, generator=generator,
+                           device=z.device)
 
 
 class DenseAE(nn.Module):
