@@ -42,14 +42,12 @@ def cmd_models(cfg: dict, args) -> dict:
 
 def _evaluate_test(checkpoint_path: str, data_cfg) -> dict:
     from seqlab.checkpoint import local_dir
-    from seqlab.predict import MoleculeGenerator, Predictor
+    from seqlab.predict import load_predictor
     from seqlab.runner import load_split, prepare_data
 
     with local_dir(checkpoint_path) as d:
-        model = Predictor(d)
+        model = load_predictor(d)  # a molecule generator adds reconstruction and sample quality
         molecules = model.meta["task"] == "molecule"
-        if molecules:
-            model = MoleculeGenerator(d)
         return model.evaluate(load_split(prepare_data(data_cfg, molecules=molecules), "test", data_cfg))
 
 

@@ -226,6 +226,15 @@ class MoleculeGenerator(Predictor):
         return out
 
 
+PREDICTORS = {"classify": TextClassifier, "generate": TextGenerator, "entity": EntityClassifier,
+              "molecule": MoleculeGenerator}
+
+
+def load_predictor(path: str | Path, device: str = "cpu") -> Predictor:
+    """The predictor of the checkpoint's task, with the methods that task serves."""
+    return PREDICTORS[checkpoint.read_meta(path).get("task", "classify")](path, device)
+
+
 def recognisability(classifier: TextClassifier, generated: dict[str, list[str]]) -> dict:
     """How often a classifier of real texts names the category each generated text imitates (seed 000)."""
     texts = [t for ts in generated.values() for t in ts]

@@ -19,9 +19,9 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from ray import serve
 
-from seqlab.checkpoint import local_dir, read_meta
+from seqlab.checkpoint import local_dir
 from seqlab.errors import SeqlabError
-from seqlab.predict import EntityClassifier, MoleculeGenerator, TextClassifier, TextGenerator
+from seqlab.predict import load_predictor
 
 
 class ClassifyRequest(BaseModel):
@@ -281,9 +281,7 @@ class ModelDeployment:
     def __init__(self, checkpoint: str, *, max_texts: int = 64, max_chars: int = 20_000,
                  max_batch_size: int = 32, batch_wait_timeout_s: float = 0.01):
         with local_dir(resolve_checkpoint(checkpoint)) as d:
-            task = read_meta(d).get("task", "classify")
-            self.model = {"generate": TextGenerator, "entity": EntityClassifier,
-                          "molecule": MoleculeGenerator}.get(task, TextClassifier)(d)
+            self.model = load_predictor(d)
         self.name = self.model.name
         self.max_texts, self.max_chars = max_texts, max_chars
         self.classify_batch.set_max_batch_size(max_batch_size)
