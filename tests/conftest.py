@@ -25,6 +25,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def pytest_collection_modifyitems(config, items):
+    """The cluster tests start their own Ray nodes with ``ray start``: run them before any local instance."""
+    items.sort(key=lambda item: item.get_closest_marker("cluster") is None)
+
+
 @pytest.fixture(scope="session")
 def ray_local():
     """One real local Ray instance (2 CPUs) for every integration test."""

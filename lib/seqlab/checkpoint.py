@@ -3,12 +3,18 @@
     model.safetensors   weights (no pickle)
     optimizer.pt        optimizer state, loaded with ``weights_only=True``
     tokenizer.json      vocabulary built on the training split
-    meta.json           model name + kwargs, labels, epoch, metrics, train config, data card summary
+    meta.json           model name + kwargs, labels, epoch, metrics, train config, data card summary,
+                        and the sha256 of the other files (written last)
+
+A checkpoint whose files do not match the checksums in its ``meta.json`` (an upload cut short) is
+refused, never loaded.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -29,7 +35,31 @@ def save(path: Path, *, model: nn.Module, optimizer: torch.optim.Optimizer | Non
     if optimizer is not None:
         torch.save(optimizer.state_dict(), path / "optimizer.pt")
     (path / "tokenizer.json").write_text(json.dumps(tokenizer))
-    (path / "meta.json").write_text(json.dumps(meta, indent=2))
+    files = {f.name: sha256(f) for f in sorted(path.iterdir()) if f.name != "meta.json"}
+    (path / "meta.json").write_text(json.dumps({**meta, "saved_at": time.time(), "files": files}, indent=2))
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def verify(path: Path) -> dict:
+    """``meta.json`` of a complete checkpoint; a clear error for a missing or half-written one."""
+    path = Path(path)
+    if not (path / "meta.json").exists():
+        raise SeqlabError(f"{path} is not a complete seqlab checkpoint (no meta.json; expected model.safetensors, "
+                          f"tokenizer.json and meta.json)")
+    meta = read_meta(path)
+    for name, digest in meta.get("files", {}).items():
+        if not (path / name).exists():
+            raise SeqlabError(f"checkpoint {path} is incomplete: {name} is missing")
+        if sha256(path / name) != digest:
+            raise SeqlabError(f"checkpoint {path} is corrupt or half-written: {name} does not match its checksum")
+    return meta
 
 
 def read_meta(path: Path) -> dict:
@@ -41,7 +71,7 @@ def load_model(path: Path, device: str = "cpu") -> tuple[nn.Module, object, dict
     path = Path(path)
     if not (path / "model.safetensors").exists() or not (path / "meta.json").exists():
         raise SeqlabError(f"{path} is not a seqlab checkpoint (expected model.safetensors and meta.json)")
-    meta = read_meta(path)
+    meta = verify(path)
     meta.setdefault("task", "classify")
     kwargs = dict(meta["model"]["kwargs"])
     if "pretrained" in entry(meta["model"]["name"]).options():
@@ -59,13 +89,9 @@ def load_optimizer_state(path: Path) -> dict:
 @contextmanager
 def local_dir(uri: str):
     """A local folder holding the checkpoint at ``uri`` (a folder, or ``s3://`` downloaded once)."""
-    if "://" not in uri:
-        p = Path(uri).expanduser().resolve()
-        if not p.is_dir():
-            raise SeqlabError(f"checkpoint {uri} does not exist (expected a checkpoint folder)")
-        yield p
-        return
-    import ray.train
+    from seqlab.storage import is_remote, local_copy
 
-    with ray.train.Checkpoint(uri).as_directory() as d:
-        yield Path(d)
+    if not is_remote(uri) and not Path(uri).expanduser().is_dir():
+        raise SeqlabError(f"checkpoint {uri} does not exist (expected a checkpoint folder)")
+    with local_copy(uri) as d:
+        yield d

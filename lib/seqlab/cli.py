@@ -66,8 +66,9 @@ def cmd_train(cfg: dict, args) -> dict:
     result = fit(inputs, cfg["model"], cfg["train"])
     best = best_checkpoint_path(result, inputs["task"])
     test = _evaluate_test(best, cfg["data"])
-    _log(f"run {cfg['train'].name}: {result.metrics.get('epoch')} epochs in {time.perf_counter() - t0:.0f}s; "
-         f"best checkpoint {best}")
+    restarts = int(result.metrics.get("restarts", 0))
+    _log(f"run {cfg['train'].name}: {result.metrics.get('epoch')} epochs in {time.perf_counter() - t0:.0f}s"
+         f"{f' ({restarts} restarts from a checkpoint)' if restarts else ''}; best checkpoint {best}")
     _log(f"test {_headline(test)} (n={test['n']})")
     return {"checkpoint": best, "metrics": result.metrics, "test": test, "path": result.path, "task": inputs["task"]}
 
@@ -78,6 +79,7 @@ def cmd_tune(cfg: dict, args) -> dict:
     from seqlab.runner import init_ray, prepare_inputs
     from seqlab.models import entry
     from seqlab.search import check_searchable, objective, run_search, summarise, write_results
+    from seqlab.storage import is_remote, join, staged_dir
 
     check_searchable(cfg["model"].model)
     metric, mode = objective(entry(cfg["model"].model).task, cfg["search"], cfg["train"])
@@ -87,18 +89,19 @@ def cmd_tune(cfg: dict, args) -> dict:
     grid = run_search(inputs, cfg["model"], cfg["train"], cfg["search"])
     wall = time.perf_counter() - t0
     summary = summarise(grid, cfg["train"].epochs, metric, mode)
-    out_dir = Path(cfg["search"].results_dir) / model_label(inputs["card"], cfg["model"].model)
+    results = join(cfg["search"].results_dir, model_label(inputs["card"], cfg["model"].model))
     prov = provenance.record(getattr(args, "argv", None))
-    best = write_results(summary, out_dir, metric, {"search": cfg["search"].search_name, "data": inputs["card"],
-                                                         "search_wall_time_s": round(wall, 1), **prov})
-    _log(f"search {cfg['search'].search_name}: {len(summary)} trials in {wall:.0f}s -> {out_dir}/search.csv")
-    print(summary.drop(columns=["checkpoint"]).to_string(index=False), flush=True)
-    test = _evaluate_test(best["checkpoint"], cfg["data"])
-    write_test_report(out_dir, best, test, cfg, prov)
-    card = Path(inputs["card"]["root"]) / "README.md"
-    (out_dir / "dataset_card.md").write_text(card.read_text())
+    with staged_dir(results) as out_dir:  # an s3:// results_dir gets the files when the block ends
+        best = write_results(summary, out_dir, metric, {"search": cfg["search"].search_name, "data": inputs["card"],
+                                                        "search_wall_time_s": round(wall, 1), **prov})
+        _log(f"search {cfg['search'].search_name}: {len(summary)} trials in {wall:.0f}s -> {results}/search.csv")
+        print(summary.drop(columns=["checkpoint"]).to_string(index=False), flush=True)
+        test = _evaluate_test(best["checkpoint"], cfg["data"])
+        write_test_report(out_dir, best, test, cfg, prov)
+        card = Path(inputs["card"]["root"]) / "README.md"
+        (out_dir / "dataset_card.md").write_text(card.read_text())
     _log(f"best trial {best['trial']}: {metric} {best[metric]:.4f}; test {_headline(test)}")
-    return {"best": best, "test": test, "summary": summary, "out_dir": out_dir}
+    return {"best": best, "test": test, "summary": summary, "out_dir": results if is_remote(results) else out_dir}
 
 
 def write_test_report(out_dir: Path, best: dict, test: dict, cfg: dict, prov: dict) -> None:

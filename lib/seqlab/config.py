@@ -8,6 +8,7 @@ user's terms.
 from __future__ import annotations
 
 import argparse
+import os
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -124,7 +125,7 @@ class ModelConfig:
 @dataclass
 class TrainConfig:
     name: str = opt("cfpb-lstm", "run name; running again with the same name resumes from its latest checkpoint")
-    storage_path: str | None = opt(None, "folder or s3:// URI for runs (default $SEQLAB_HOME/runs)")
+    storage_path: str | None = opt(None, "folder or s3:// URI for runs (default $SEQLAB_STORAGE, else $SEQLAB_HOME/runs)")
     epochs: int = opt(8, "training epochs")
     batch_size: int = opt(64, "examples per step per worker")
     lr: float | None = opt(None, "AdamW learning rate (default: the model's, 2e-3; minilm 5e-5)")
@@ -155,9 +156,10 @@ class TrainConfig:
     def resolved_storage(self) -> str:
         from seqlab.data import seqlab_home
 
-        if self.storage_path is None:
+        path = self.storage_path or os.environ.get("SEQLAB_STORAGE")
+        if not path:
             return str(seqlab_home() / "runs")
-        return self.storage_path if "://" in self.storage_path else str(Path(self.storage_path).expanduser().resolve())
+        return path if "://" in path else str(Path(path).expanduser().resolve())
 
 
 @dataclass
@@ -175,7 +177,11 @@ class SearchConfig:
     objective: str = opt("default", "what the search optimises: default (the model's validation metric: macro-F1, "
                                     "nats per char, ELBO) or chem (molecule models: val_chem_score = validity x "
                                     "uniqueness x novelty of sampled molecules)")
-    results_dir: str = opt("results", "where search.csv, the plot and best.json go (<results_dir>/<dataset>/)")
+    results_dir: str = opt("results", "where search.csv, the plot and best.json go (<results_dir>/<dataset>/); "
+                                      "a folder or s3:// URI")
+    study_storage: str | None = opt(None, "Optuna study database: sqlite:///path.db or postgresql://user:pw@host/db "
+                                          "(default: SQLite next to the search; use PostgreSQL on a cluster so the "
+                                          "study outlives the head node)")
 
     def __post_init__(self):
         if self.num_samples < 1 or self.max_concurrent < 1:
@@ -184,6 +190,9 @@ class SearchConfig:
             raise SeqlabError(f"need 1 <= hidden_min <= hidden_max, got {self.hidden_min}, {self.hidden_max}")
         if not 0 <= self.dropout_min <= self.dropout_max < 1:
             raise SeqlabError("need 0 <= dropout_min <= dropout_max < 1")
+        if self.study_storage and not self.study_storage.startswith(("sqlite:///", "postgresql", "mysql")):
+            raise SeqlabError(f"study_storage must be a database URL (sqlite:///path.db or postgresql://...), "
+                              f"got {self.study_storage!r}")
         if self.objective not in ("default", "chem"):
             raise SeqlabError(f"objective must be default or chem, got {self.objective!r}")
 

@@ -35,6 +35,7 @@ import pyarrow.fs as pa_fs
 import pyarrow.parquet as pq
 
 from seqlab.errors import SeqlabError
+from seqlab.storage import open_fs
 
 SPLITS = ("train", "validation", "test")
 # A built-in without a test file gets this fixed share of its rows as test split.
@@ -714,13 +715,6 @@ def _tidy(df: pd.DataFrame, where: str) -> pd.DataFrame:
     out = out.dropna(subset=["text", "label"])
     out = out[out["text"].str.strip() != ""]
     return out.reset_index(drop=True)
-
-
-def open_fs(uri: str) -> tuple[pa_fs.FileSystem, str]:
-    """The pyarrow filesystem and path of a local path or a URI such as ``s3://bucket/key``."""
-    if "://" in uri:
-        return pa_fs.FileSystem.from_uri(uri)
-    return pa_fs.LocalFileSystem(), str(Path(uri).expanduser().resolve())
 
 
 def read_table(uri: str) -> pd.DataFrame:

@@ -14,9 +14,10 @@ import pandas as pd
 import pyarrow.fs as pa_fs
 
 from seqlab.config import DataConfig, ModelConfig, TrainConfig
-from seqlab.data import PreparedData, open_fs, prepare
+from seqlab.data import PreparedData, prepare
 from seqlab.errors import SeqlabError
 from seqlab.models import MODELS, entry
+from seqlab.storage import open_fs, ray_storage, to_uri
 from seqlab.tasks import label_ids, make_task
 from seqlab.tokenizer import CharTokenizer, WordTokenizer
 
@@ -270,18 +271,27 @@ def fit(inputs: dict, model_cfg: ModelConfig, train_cfg: TrainConfig, *, name: s
                                      resources_per_worker={"CPU": train_cfg.cpus_per_worker}),
         run_config=RunConfig(
             name=name,
-            storage_path=storage_path,
+            **ray_storage(storage_path),
             checkpoint_config=CheckpointConfig(num_to_keep=train_cfg.keep_checkpoints,
                                                checkpoint_score_attribute=score, checkpoint_score_order=order),
             failure_config=FailureConfig(max_failures=train_cfg.max_failures),
             callbacks=callbacks,
         ),
     )
-    return trainer.fit()
+    from ray.train import TrainingFailedError
+
+    try:
+        return trainer.fit()
+    except TrainingFailedError as exc:  # after max_failures restarts; the checkpoints made so far are kept
+        cause = str(exc).strip().splitlines()
+        raise SeqlabError(
+            f"run {name} failed after {train_cfg.max_failures} restart(s): {cause[-1] if cause else type(exc).__name__}"
+            f". Its complete checkpoints are kept in {run_path}; start the same --name again to resume from the "
+            f"latest (raise --max-failures to ride out more failures)") from exc
 
 
 def best_checkpoint_path(result, task_name: str) -> str:
     """Path of the kept checkpoint with the best validation metric of the task."""
     task = make_task(task_name, 2)
-    ranked = result.get_best_checkpoint(metric=task.metric, mode=task.mode)
-    return (ranked or result.checkpoint).path
+    ckpt = result.get_best_checkpoint(metric=task.metric, mode=task.mode) or result.checkpoint
+    return to_uri(ckpt.path, ckpt.filesystem)

@@ -13,12 +13,13 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow.fs as pa_fs
+from ray.tune.search.optuna import OptunaSearch
 
 from seqlab.config import ModelConfig, SearchConfig, TrainConfig
-from seqlab.data import open_fs
 from seqlab.errors import SeqlabError
 from seqlab.models import MODELS, entry
 from seqlab.runner import fit
+from seqlab.storage import is_remote, join, open_fs, ray_storage, to_uri
 from seqlab.tasks import make_task
 
 
@@ -70,49 +71,110 @@ def trial_driver(config: dict, *, inputs: dict, model_cfg: ModelConfig, train_cf
         callbacks=[TuneReportCallback()], metric=metric)
 
 
+def study_storage(cfg: SearchConfig, experiment: str) -> str:
+    """The Optuna study's database URL: ``--study-storage``, else SQLite next to a local search (or
+    under ``$SEQLAB_HOME/studies`` for an ``s3://`` search; use PostgreSQL for a study that must
+    outlive the head node)."""
+    from seqlab.data import seqlab_home
+
+    if cfg.study_storage:
+        return cfg.study_storage
+    if is_remote(experiment):
+        folder = seqlab_home() / "studies"
+        folder.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{folder / cfg.search_name}.db"
+    Path(experiment).mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{experiment}/optuna.db"
+
+
+def redact(url: str) -> str:
+    """A database URL without its password, for logs."""
+    head, at, tail = url.rpartition("@")
+    return f"{head.split(':', 2)[0]}:{head.split(':', 2)[1]}:***@{tail}" if at and head.count(":") >= 2 else url
+
+
+def study_counts(url: str, name: str) -> str:
+    import optuna
+
+    try:
+        trials = optuna.load_study(study_name=name, storage=url).get_trials(deepcopy=False)
+    except KeyError:
+        return "not created yet"
+    states = pd.Series([t.state.name.lower() for t in trials]).value_counts()
+    return ", ".join(f"{n} {s}" for s, n in states.items()) or "no trials"
+
+
+class PersistentOptunaSearch(OptunaSearch):
+    """Ray's ``OptunaSearch`` on a persistent study that tolerates a resumed search re-reporting a
+    trial the study already finished (the search's own state is saved every few seconds; the study
+    database at once)."""
+
+    def _finished(self, trial_id: str) -> bool:
+        ot_trial = self._ot_trials.get(trial_id)
+        return ot_trial is not None and self._ot_study._storage.get_trial(ot_trial._trial_id).state.is_finished()
+
+    def on_trial_result(self, trial_id: str, result: dict):
+        if not self._finished(trial_id):
+            super().on_trial_result(trial_id, result)
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False):
+        if self._finished(trial_id):
+            self._completed_trials.add(trial_id)
+            return
+        super().on_trial_complete(trial_id, result, error)
+
+
 def run_search(inputs: dict, model_cfg: ModelConfig, train_cfg: TrainConfig, cfg: SearchConfig):
     """Run (or resume) the search named ``cfg.search_name``; returns the ``ResultGrid``."""
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
-    from ray.tune.search.optuna import OptunaSearch
 
     check_searchable(model_cfg.model)
     metric, mode = objective(inputs["task"], cfg, train_cfg)
     storage = train_cfg.resolved_storage()
-    experiment = f"{storage.rstrip('/')}/{cfg.search_name}"
+    experiment = join(storage, cfg.search_name)
     trainable = tune.with_resources(
         tune.with_parameters(trial_driver, inputs=inputs, model_cfg=model_cfg, train_cfg=train_cfg,
-                             trials_path=f"{experiment}/trials", metric=(metric, mode)),
+                             trials_path=join(experiment, "trials"), metric=(metric, mode)),
         # The driver only waits on its TorchTrainer, whose workers hold the CPUs/GPUs. Tune refuses
         # an all-zero bundle, so the driver asks for a little memory and no CPU.
         {"cpu": 0, "memory": 64 * 1024**2},
     )
     # the search's settings, trial-independent: resuming with others would mix two searches
-    sig = {"search": dataclasses.asdict(cfg) | {"results_dir": None}, "data": inputs["data_config"],
+    study_url = study_storage(cfg, experiment)
+    sig = {"search": dataclasses.asdict(cfg) | {"results_dir": None, "study_storage": study_url},
+           "data": inputs["data_config"],
            "model": dataclasses.asdict(model_cfg) | {"hidden": None, "dropout": None},
            "train": dataclasses.asdict(train_cfg) | {"storage_path": None}}
     fs, path = open_fs(experiment)
+    ray_fs = ray_storage(experiment)["storage_filesystem"]
     sig_path = f"{path}/seqlab_search.json"
-    if tune.Tuner.can_restore(experiment):
+    if tune.Tuner.can_restore(ray_storage(experiment)["storage_path"], storage_filesystem=ray_fs):
         if fs.get_file_info(sig_path).type == pa_fs.FileType.File:
             with fs.open_input_stream(sig_path) as f:
                 if json.loads(f.read()) != json.loads(json.dumps(sig)):
                     raise SeqlabError(f"search {experiment} was started with other settings; keep them to resume "
                                       f"it, or choose a new --search-name")
-        print(f"[seqlab] resuming search {experiment}", flush=True)
-        tuner = tune.Tuner.restore(experiment, trainable=trainable, resume_errored=True)
+        print(f"[seqlab] resuming search {experiment} (Optuna study {cfg.search_name!r} in {redact(study_url)}: "
+              f"{study_counts(study_url, cfg.search_name)})", flush=True)
+        tuner = tune.Tuner.restore(ray_storage(experiment)["storage_path"], trainable=trainable,
+                                   resume_errored=True, storage_filesystem=ray_fs)
     else:
+        import optuna
+
         tuner = tune.Tuner(
             trainable,
             param_space=search_space(cfg),
             tune_config=tune.TuneConfig(
                 metric=metric, mode=mode, num_samples=cfg.num_samples, max_concurrent_trials=cfg.max_concurrent,
-                search_alg=OptunaSearch(seed=train_cfg.seed),  # TPE by default
+                # TPE by default; the study lives in a database, so an interrupted search continues it
+                search_alg=PersistentOptunaSearch(seed=train_cfg.seed, study_name=cfg.search_name,
+                                                  storage=optuna.storages.RDBStorage(study_url)),
                 scheduler=ASHAScheduler(time_attr="training_iteration", max_t=train_cfg.epochs,
                                         grace_period=cfg.grace_period, reduction_factor=cfg.reduction_factor),
                 trial_name_creator=trial_name, trial_dirname_creator=trial_name,
             ),
-            run_config=tune.RunConfig(name=cfg.search_name, storage_path=storage, verbose=1),
+            run_config=tune.RunConfig(name=cfg.search_name, verbose=1, **ray_storage(storage)),
         )
         fs.create_dir(path)
         with fs.open_output_stream(sig_path) as f:
@@ -140,7 +202,7 @@ def summarise(grid, epochs: int, metric: str, mode: str) -> pd.DataFrame:
             metric: round(float(best[metric]), 4),
             **{k: round(float(best[k]), 4) for k in df.columns if k.startswith("val_") and k != metric},
             "train_time_s": round(float(df["epoch_time_s"].sum()), 1),
-            "checkpoint": best.get("checkpoint_path"),
+            "checkpoint": to_uri(best["checkpoint_path"], result.filesystem) if best.get("checkpoint_path") else None,
             "status": "error" if result.error else "ok",
         })
     out = pd.DataFrame(rows)

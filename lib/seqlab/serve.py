@@ -11,7 +11,6 @@ Bad input gets a 4xx whose body says what was wrong: ``{"error": "..."}``.
 
 import asyncio
 import json
-from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -259,14 +258,15 @@ def molecules(smiles: list[str], svg: bool) -> list[dict]:
 
 
 def resolve_checkpoint(ref: str) -> str:
-    """A checkpoint folder or URI, a search's ``best.json``, or a folder holding ``best.json``."""
-    p = Path(ref)
-    if p.is_dir() and (p / "best.json").exists():
-        p = p / "best.json"
-    if p.suffix == ".json":
-        if not p.exists():
+    """A checkpoint folder or URI, a search's ``best.json``, or a folder (or ``s3://`` prefix) holding it."""
+    from seqlab import storage
+
+    if not ref.endswith(".json") and storage.exists(storage.join(ref, "best.json")):
+        ref = storage.join(ref, "best.json")
+    if ref.endswith(".json"):
+        if not storage.exists(ref):
             raise SeqlabError(f"{ref} does not exist (expected a search's best.json)")
-        checkpoint = json.loads(p.read_text()).get("checkpoint")
+        checkpoint = json.loads(storage.read_bytes(ref)).get("checkpoint")
         if not checkpoint:
             raise SeqlabError(f"{ref} names no checkpoint")
         return checkpoint

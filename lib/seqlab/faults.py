@@ -1,0 +1,186 @@
+"""Fault injection on a real cluster: the scenarios of the reliability tests and ``jobs/reliability.py``.
+
+Each scenario submits the train job (or a search) to a :class:`~seqlab.cluster.LocalCluster`
+with ``ray job submit``, waits until a checkpoint exists and the next epoch is under way,
+injects one fault, and follows the run to its end (resubmitting the same run name where the
+fault ends the job). It returns what happened: the wall time, the epoch the run resumed from, the
+work done after the last checkpoint (lost and repeated), and the final metrics.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import time
+from dataclasses import dataclass, field
+
+from seqlab import storage
+from seqlab.checkpoint import verify
+from seqlab.cluster import LocalCluster, S3Server
+from seqlab.errors import SeqlabError
+
+# Small enough for 2 CPU cores, big enough that an epoch lasts a few seconds (room to inject a fault)
+TRAIN = ("python jobs/train.py --dataset cfpb --limit 4000 --max-len 192 --embed-dim 48 --hidden 128 --batch-size 16 "
+         "--num-workers 2 --cpus-per-worker 1 --seed 0")
+
+
+@dataclass
+class Outcome:
+    fault: str
+    injected: str
+    status: str
+    wall_s: float
+    jobs: list[str]
+    epochs: int = 0
+    resumed_from: list[int] = field(default_factory=list)  # epochs the run restarted at (1-based)
+    lost_s: float | None = None  # work done after the last checkpoint, before the fault
+    epoch_s: float | None = None
+    final: dict = field(default_factory=dict)  # the last epoch's metrics
+    logs: str = ""
+
+    @property
+    def epochs_repeated(self) -> float | None:
+        return None if self.lost_s is None or not self.epoch_s else self.lost_s / self.epoch_s
+
+
+def train_command(name: str, storage_uri: str, epochs: int, max_failures: int = 2) -> str:
+    return f"{TRAIN} --epochs {epochs} --max-failures {max_failures} --name {name} --storage-path {storage_uri}"
+
+
+def checkpoints(run_uri: str) -> dict[int, dict]:
+    """``meta.json`` of every checkpoint folder of a run that has one, by epoch (1-based)."""
+    import pyarrow.fs as pa_fs
+
+    fs, path = storage.open_fs(run_uri)
+    out = {}
+    for info in fs.get_file_info(pa_fs.FileSelector(path, allow_not_found=True)):
+        if info.type == pa_fs.FileType.Directory and info.base_name.startswith("epoch_"):
+            try:
+                meta = json.loads(storage.read_bytes(storage.to_uri(f"{info.path}/meta.json", fs)))
+            except (OSError, ValueError):
+                continue
+            out[meta["epoch"] + 1] = meta
+    return out
+
+
+def verify_checkpoints(run_uri: str) -> dict[int, str]:
+    """Every checkpoint folder of a run checked against its checksums: epoch -> "ok" or the problem."""
+    import pyarrow.fs as pa_fs
+
+    fs, path = storage.open_fs(run_uri)
+    out = {}
+    for info in fs.get_file_info(pa_fs.FileSelector(path, allow_not_found=True)):
+        if info.type == pa_fs.FileType.Directory and info.base_name.startswith("epoch_"):
+            with storage.local_copy(storage.to_uri(info.path, fs)) as d:
+                try:
+                    verify(d)
+                    out[int(info.base_name.split("_")[1])] = "ok"
+                except SeqlabError as exc:
+                    out[int(info.base_name.split("_")[1])] = str(exc)
+    return out
+
+
+def wait_for(check, timeout: float, what: str, poll: float = 0.5):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(poll)
+    raise SeqlabError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def _into_next_epoch(run_uri: str, after_epoch: int, timeout: float = 600) -> dict:
+    """Wait for the checkpoint of ``after_epoch`` and then for half of the next epoch to pass."""
+    meta = wait_for(lambda: checkpoints(run_uri).get(after_epoch), timeout, f"checkpoint of epoch {after_epoch}")
+    time.sleep(0.5 * meta["metrics"]["epoch_time_s"])
+    return meta
+
+
+def worker_pids(logs: str) -> dict[int, int]:
+    """Rank -> pid of the latest train workers, from their start lines in the job logs."""
+    return {int(r): int(p) for r, p in re.findall(r"\[seqlab\] worker (\d+)/\d+ on node \w+ \(pid (\d+)", logs)}
+
+
+def worker_nodes(logs: str) -> set[str]:
+    return set(re.findall(r"\[seqlab\] worker \d+/\d+ on node (\w+)", logs))
+
+
+def resumed_epochs(logs: str) -> list[int]:
+    return [int(e) for e in re.findall(r"\[seqlab\] resuming from epoch (\d+)", logs)]
+
+
+def run_fault(cluster: LocalCluster, fault: str, name: str, storage_uri: str, *, epochs: int = 3,
+              s3: S3Server | None = None, s3_down_s: float = 8.0) -> Outcome:
+    """Train ``name`` and inject ``fault``: none, kill-worker, stop-node, kill-driver or restart-s3."""
+    run_uri = storage.join(storage_uri, name)
+    t0 = time.monotonic()
+    jobs = [cluster.submit(train_command(name, storage_uri, epochs))]
+    injected, lost = "nothing", None
+    if fault != "none":
+        meta = _into_next_epoch(run_uri, 1)
+        lost = time.time() - meta["saved_at"]
+        if fault == "kill-worker":
+            pid = worker_pids(cluster.logs(jobs[0]))[1]
+            os.kill(pid, signal.SIGKILL)
+            injected = f"SIGKILL to the rank-1 train worker (pid {pid}) in epoch 2"
+        elif fault == "stop-node":
+            cluster.stop_node("worker1")
+            cluster.add_worker("worker2")  # the replacement a spot fleet or the autoscaler brings
+            injected = "SIGTERM to worker node 1's raylet in epoch 2 (ray stop on that node); a new node joins"
+        elif fault == "kill-driver":
+            pid = cluster.client().get_job_info(jobs[0]).driver_info.pid
+            os.kill(int(pid), signal.SIGKILL)
+            injected = f"SIGKILL to the job's driver (pid {pid}) in epoch 2; the same run submitted again"
+        elif fault == "restart-s3":
+            s3.stop()
+            time.sleep(s3_down_s)
+            s3.start()
+            injected = f"SeaweedFS killed in epoch 2, restarted {s3_down_s:.0f}s later"
+        else:
+            raise SeqlabError(f"unknown fault {fault!r}")
+    status = cluster.wait(jobs[0])
+    if status != "SUCCEEDED" and fault in ("kill-driver", "restart-s3"):
+        jobs.append(cluster.submit(train_command(name, storage_uri, epochs)))
+        status = cluster.wait(jobs[-1])
+    logs = "\n".join(cluster.logs(j) for j in jobs)
+    final = checkpoints(run_uri).get(epochs, {})
+    return Outcome(fault=fault, injected=injected, status=status, wall_s=time.monotonic() - t0, jobs=jobs,
+                   epochs=len(checkpoints(run_uri)), resumed_from=resumed_epochs(logs), lost_s=lost,
+                   epoch_s=final.get("metrics", {}).get("epoch_time_s"), final=final.get("metrics", {}), logs=logs)
+
+
+def search_command(name: str, storage_uri: str, study: str, results: str, samples: int) -> str:
+    return (f"python jobs/tune.py --dataset cfpb --limit 600 --max-len 64 --embed-dim 16 --batch-size 32 --epochs 2 "
+            f"--num-workers 1 --num-samples {samples} --max-concurrent 1 --hidden-min 8 --hidden-max 32 "
+            f"--search-name {name} --storage-path {storage_uri} --study-storage {study} --results-dir {results}")
+
+
+def study_trials(study: str, name: str) -> list:
+    import optuna
+
+    try:
+        return optuna.load_study(study_name=name, storage=study).get_trials(deepcopy=False)
+    except KeyError:
+        return []
+
+
+def interrupted_search(cluster: LocalCluster, name: str, storage_uri: str, study: str, results: str, *,
+                       samples: int = 4, stop_after: int = 2) -> dict:
+    """Stop a search job once ``stop_after`` trials are complete, submit it again, follow it to the end."""
+    t0 = time.monotonic()
+    first = cluster.submit(search_command(name, storage_uri, study, results, samples))
+    done = wait_for(lambda: [t for t in study_trials(study, name) if t.state.name == "COMPLETE"]
+                    if len([t for t in study_trials(study, name) if t.state.name == "COMPLETE"]) >= stop_after
+                    else None, 900, f"{stop_after} complete trials")
+    before = {t.number: (t.params, t.value, t.datetime_complete) for t in done}
+    cluster.client().stop_job(first)
+    cluster.wait(first)
+    interrupted_at = time.monotonic() - t0
+    second = cluster.submit(search_command(name, storage_uri, study, results, samples))
+    status = cluster.wait(second)
+    return {"status": status, "jobs": [first, second], "before": before, "trials": study_trials(study, name),
+            "interrupted_at_s": interrupted_at, "wall_s": time.monotonic() - t0,
+            "logs": cluster.logs(first) + "\n" + cluster.logs(second)}
