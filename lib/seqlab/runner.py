@@ -261,6 +261,7 @@ def fit(inputs: dict, model_cfg: ModelConfig, train_cfg: TrainConfig, *, name: s
         "model": {"name": model_cfg.model, "kwargs": kwargs},
         "train": dataclasses.asdict(train_cfg),
         "tensorboard_dir": tensorboard,
+        "run_uri": run_path,
         "max_len": inputs["data_config"]["max_len"],
     }
     trainer = TorchTrainer(

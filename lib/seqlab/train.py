@@ -116,7 +116,9 @@ def train_loop_per_worker(config: dict) -> None:
         tokenizer = tokenizers.from_dict(config["tokenizer"])
         known = set(decode_split(tokenizer, train_split))  # novelty is against the training molecules
     start_epoch, best, restarts, last = 0, {}, [], None
-    resume = ray.train.get_checkpoint()
+    resume = checkpoint.latest_complete(config["run_uri"], config["signature"]) if config.get("run_uri") else None
+    if resume is None and ray.train.get_checkpoint():
+        resume = checkpoint.Found(ray.train.get_checkpoint().path, ray.train.get_checkpoint().as_directory)
     if resume:
         with resume.as_directory() as d:
             meta = checkpoint.verify(d)  # a half-written checkpoint is refused, not loaded
