@@ -21,6 +21,8 @@ from pathlib import Path
 
 from seqlab.errors import SeqlabError
 
+REPO = Path(__file__).resolve().parents[2]  # the checkout that holds lib/seqlab and jobs/
+
 
 def free_port(pair: bool = False) -> int:
     """A free TCP port on 127.0.0.1; with ``pair`` also ``port + 10000`` is free (SeaweedFS gRPC)."""
@@ -236,9 +238,10 @@ class LocalCluster:
             raise SeqlabError(f"no raylet of node {name} found")
         self.nodes.remove(name)
 
-    def submit(self, entrypoint: str, *, runtime_env: str | None = "jobs/runtime_env.yaml", cwd: str = ".",
+    def submit(self, entrypoint: str, *, runtime_env: str | None = "jobs/runtime_env.yaml", cwd: str | None = None,
                submission_id: str | None = None) -> str:
-        """``ray job submit --working-dir . --no-wait``; returns the submission id."""
+        """``ray job submit --working-dir . --no-wait`` from ``cwd`` (default: this checkout's root)."""
+        cwd = cwd or str(REPO if (REPO / "jobs" / "runtime_env.yaml").exists() else Path.cwd())
         submission_id = submission_id or f"seqlab-{secrets.token_hex(6)}"
         args = ["job", "submit", f"--address={self.address}", "--working-dir", ".", "--no-wait",
                 "--submission-id", submission_id]
