@@ -1,7 +1,8 @@
 import os
-import socket
 
 import pytest
+
+from seqlab.cluster import free_port  # noqa: F401  (tests import it from here)
 
 # Real data, cached once per machine under $SEQLAB_HOME (default ~/.seqlab); runs go to tmp folders.
 os.environ.setdefault("RAY_TRAIN_ENABLE_PRINT_PATCH", "0")
@@ -19,10 +20,6 @@ def batch(lengths, vocab=50, pad_to=None, seed=0):
     return tokens, torch.tensor(lengths)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def pytest_collection_modifyitems(config, items):

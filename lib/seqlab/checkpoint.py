@@ -16,9 +16,7 @@ import hashlib
 import json
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 import torch.nn as nn
@@ -99,32 +97,34 @@ def local_dir(uri: str):
         yield d
 
 
-@dataclass
-class Found:
-    path: str
-    as_directory: Callable
+def epoch_folders(run_uri: str) -> list[str]:
+    """URIs of a run's checkpoint folders (``epoch_001``...), oldest first."""
+    import pyarrow.fs as pa_fs
+
+    from seqlab.storage import open_fs, to_uri
+
+    fs, path = open_fs(run_uri)
+    return sorted(to_uri(i.path, fs) for i in fs.get_file_info(pa_fs.FileSelector(path, allow_not_found=True))
+                  if i.type == pa_fs.FileType.Directory and i.base_name.startswith("epoch_"))
 
 
-def latest_complete(run_uri: str, signature: str) -> Found | None:
-    """The newest checkpoint of a run whose files match their checksums and whose settings match.
+@contextmanager
+def latest_complete(run_uri: str, signature: str):
+    """``(uri, local folder, meta)`` of the newest checkpoint of a run whose files match their
+    checksums and whose settings match, downloaded once; ``None`` when there is none.
 
     Workers resume from it rather than only from the checkpoints Ray has registered: a node lost
     right after writing a checkpoint, before Ray recorded it, would otherwise cost an epoch more.
     """
-    import pyarrow.fs as pa_fs
+    from seqlab.storage import local_copy
 
-    from seqlab.storage import local_copy, open_fs, to_uri
-
-    fs, path = open_fs(run_uri)
-    found = sorted((i.path for i in fs.get_file_info(pa_fs.FileSelector(path, allow_not_found=True))
-                    if i.type == pa_fs.FileType.Directory and i.base_name.startswith("epoch_")), reverse=True)
-    for folder in found:
-        uri = to_uri(folder, fs)
+    for uri in reversed(epoch_folders(run_uri)):
         with local_copy(uri) as d:
             try:
-                if verify(d).get("signature") != signature:
-                    continue
+                meta = verify(d)
             except SeqlabError:  # half-written: an older one will do
                 continue
-        return Found(uri, lambda uri=uri: local_copy(uri))
-    return None
+            if meta.get("signature") == signature:
+                yield uri, d, meta
+                return
+    yield None

@@ -46,13 +46,15 @@ def _is_free(port: int) -> bool:
     return True
 
 
-def _wait(check, timeout: float, what: str) -> None:
+def wait_for(check, timeout: float, what: str, poll: float = 0.5):
+    """Poll ``check`` until it returns something truthy, and return that."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.5)
-    raise SeqlabError(f"{what} did not come up within {timeout:.0f}s")
+        value = check()
+        if value:
+            return value
+        time.sleep(poll)
+    raise SeqlabError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
 def _bin(name: str) -> str:
@@ -96,7 +98,7 @@ class S3Server:
                f"-s3.config={identities}", "-s3.port.iceberg=0", "-s3.port.lance=0"]
         log = open(self.root / "weed.log", "ab")
         self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        _wait(self._ready, timeout, f"SeaweedFS S3 at {self.endpoint}")
+        wait_for(self._ready, timeout, f"SeaweedFS S3 at {self.endpoint}")
         return self
 
     def _ready(self) -> bool:
@@ -198,7 +200,7 @@ class LocalCluster:
         self._ray("start", f"--address=127.0.0.1:{self.gcs_port}", f"--num-cpus={self.cpus}", "--num-gpus=0",
                   "--disable-usage-stats", "--resources", json.dumps({f"node:{name}": 1}), *self._node_ports())
         self.nodes.append(name)
-        _wait(lambda: len(self.alive_nodes()) == len(self.nodes), 60, f"node {name}")
+        wait_for(lambda: len(self.alive_nodes()) == len(self.nodes), 60, f"node {name}")
 
     def _api(self, path: str):
         import requests

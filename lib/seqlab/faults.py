@@ -17,8 +17,8 @@ import time
 from dataclasses import dataclass, field
 
 from seqlab import storage
-from seqlab.checkpoint import verify
-from seqlab.cluster import LocalCluster, S3Server
+from seqlab.checkpoint import epoch_folders, verify
+from seqlab.cluster import LocalCluster, S3Server, wait_for
 from seqlab.errors import SeqlabError
 
 # Small enough for 2 CPU cores, big enough that an epoch lasts a few seconds (room to inject a fault)
@@ -51,45 +51,28 @@ def train_command(name: str, storage_uri: str, epochs: int, max_failures: int = 
 
 def checkpoints(run_uri: str) -> dict[int, dict]:
     """``meta.json`` of every checkpoint folder of a run that has one, by epoch (1-based)."""
-    import pyarrow.fs as pa_fs
-
-    fs, path = storage.open_fs(run_uri)
     out = {}
-    for info in fs.get_file_info(pa_fs.FileSelector(path, allow_not_found=True)):
-        if info.type == pa_fs.FileType.Directory and info.base_name.startswith("epoch_"):
-            try:
-                meta = json.loads(storage.read_bytes(storage.to_uri(f"{info.path}/meta.json", fs)))
-            except (OSError, ValueError):
-                continue
-            out[meta["epoch"] + 1] = meta
+    for uri in epoch_folders(run_uri):
+        try:
+            meta = json.loads(storage.read_bytes(f"{uri}/meta.json"))
+        except (OSError, ValueError):
+            continue
+        out[meta["epoch"] + 1] = meta
     return out
 
 
 def verify_checkpoints(run_uri: str) -> dict[int, str]:
     """Every checkpoint folder of a run checked against its checksums: epoch -> "ok" or the problem."""
-    import pyarrow.fs as pa_fs
-
-    fs, path = storage.open_fs(run_uri)
     out = {}
-    for info in fs.get_file_info(pa_fs.FileSelector(path, allow_not_found=True)):
-        if info.type == pa_fs.FileType.Directory and info.base_name.startswith("epoch_"):
-            with storage.local_copy(storage.to_uri(info.path, fs)) as d:
-                try:
-                    verify(d)
-                    out[int(info.base_name.split("_")[1])] = "ok"
-                except SeqlabError as exc:
-                    out[int(info.base_name.split("_")[1])] = str(exc)
+    for uri in epoch_folders(run_uri):
+        epoch = int(uri.rsplit("_", 1)[1])
+        with storage.local_copy(uri) as d:
+            try:
+                verify(d)
+                out[epoch] = "ok"
+            except SeqlabError as exc:
+                out[epoch] = str(exc)
     return out
-
-
-def wait_for(check, timeout: float, what: str, poll: float = 0.5):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(poll)
-    raise SeqlabError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
 def _into_next_epoch(run_uri: str, after_epoch: int, timeout: float = 600) -> dict:
@@ -172,9 +155,11 @@ def interrupted_search(cluster: LocalCluster, name: str, storage_uri: str, study
     """Stop a search job once ``stop_after`` trials are complete, submit it again, follow it to the end."""
     t0 = time.monotonic()
     first = cluster.submit(search_command(name, storage_uri, study, results, samples))
-    done = wait_for(lambda: [t for t in study_trials(study, name) if t.state.name == "COMPLETE"]
-                    if len([t for t in study_trials(study, name) if t.state.name == "COMPLETE"]) >= stop_after
-                    else None, 900, f"{stop_after} complete trials")
+    def complete():
+        done = [t for t in study_trials(study, name) if t.state.name == "COMPLETE"]
+        return done if len(done) >= stop_after else None
+
+    done = wait_for(complete, 900, f"{stop_after} complete trials")
     before = {t.number: (t.params, t.value, t.datetime_complete) for t in done}
     cluster.client().stop_job(first)
     cluster.wait(first)

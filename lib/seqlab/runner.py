@@ -11,13 +11,13 @@ import hashlib
 import json
 
 import pandas as pd
-import pyarrow.fs as pa_fs
 
 from seqlab.config import DataConfig, ModelConfig, TrainConfig
 from seqlab.data import PreparedData, prepare
 from seqlab.errors import SeqlabError
 from seqlab.models import MODELS, entry
-from seqlab.storage import open_fs, ray_storage, to_uri
+from seqlab.checkpoint import epoch_folders
+from seqlab.storage import ray_storage, read_bytes, to_uri
 from seqlab.tasks import label_ids, make_task
 from seqlab.tokenizer import CharTokenizer, WordTokenizer
 
@@ -202,15 +202,11 @@ def signature(inputs: dict, model_cfg: ModelConfig) -> str:
 
 def check_resumable(run_path: str, sig: str) -> None:
     """Refuse to resume a run whose latest checkpoint was made with other settings."""
-    fs, path = open_fs(run_path)
-    found = [i for i in fs.get_file_info(pa_fs.FileSelector(path, allow_not_found=True))
-             if i.type == pa_fs.FileType.Directory and i.base_name.startswith("epoch_")]
+    found = epoch_folders(run_path)
     if not found:
         return
-    latest = max(found, key=lambda i: i.base_name)
     try:
-        with fs.open_input_stream(f"{latest.path}/meta.json") as f:
-            old = json.loads(f.read()).get("signature")
+        old = json.loads(read_bytes(f"{found[-1]}/meta.json")).get("signature")
     except (OSError, ValueError):
         return
     if old != sig:

@@ -147,9 +147,10 @@ def run_search(inputs: dict, model_cfg: ModelConfig, train_cfg: TrainConfig, cfg
            "model": dataclasses.asdict(model_cfg) | {"hidden": None, "dropout": None},
            "train": dataclasses.asdict(train_cfg) | {"storage_path": None}}
     fs, path = open_fs(experiment)
-    ray_fs = ray_storage(experiment)["storage_filesystem"]
+    on_ray = ray_storage(experiment)
+    ray_path, ray_fs = on_ray["storage_path"], on_ray["storage_filesystem"]
     sig_path = f"{path}/seqlab_search.json"
-    if tune.Tuner.can_restore(ray_storage(experiment)["storage_path"], storage_filesystem=ray_fs):
+    if tune.Tuner.can_restore(ray_path, storage_filesystem=ray_fs):
         if fs.get_file_info(sig_path).type == pa_fs.FileType.File:
             with fs.open_input_stream(sig_path) as f:
                 if json.loads(f.read()) != json.loads(json.dumps(sig)):
@@ -157,7 +158,7 @@ def run_search(inputs: dict, model_cfg: ModelConfig, train_cfg: TrainConfig, cfg
                                       f"it, or choose a new --search-name")
         print(f"[seqlab] resuming search {experiment} (Optuna study {cfg.search_name!r} in {redact(study_url)}: "
               f"{study_counts(study_url, cfg.search_name)})", flush=True)
-        tuner = tune.Tuner.restore(ray_storage(experiment)["storage_path"], trainable=trainable,
+        tuner = tune.Tuner.restore(ray_path, trainable=trainable,
                                    resume_errored=True, storage_filesystem=ray_fs)
     else:
         import optuna

@@ -116,12 +116,9 @@ def train_loop_per_worker(config: dict) -> None:
         tokenizer = tokenizers.from_dict(config["tokenizer"])
         known = set(decode_split(tokenizer, train_split))  # novelty is against the training molecules
     start_epoch, best, restarts, last = 0, {}, [], None
-    resume = checkpoint.latest_complete(config["run_uri"], config["signature"]) if config.get("run_uri") else None
-    if resume is None and ray.train.get_checkpoint():
-        resume = checkpoint.Found(ray.train.get_checkpoint().path, ray.train.get_checkpoint().as_directory)
-    if resume:
-        with resume.as_directory() as d:
-            meta = checkpoint.verify(d)  # a half-written checkpoint is refused, not loaded
+    with checkpoint.latest_complete(config["run_uri"], config["signature"]) as found:
+        if found:  # a half-written checkpoint was refused, not loaded
+            resume_uri, d, meta = found
             from safetensors.torch import load_file
 
             raw_model.load_state_dict(load_file(os.path.join(d, "model.safetensors"), device=str(device)))
@@ -130,9 +127,10 @@ def train_loop_per_worker(config: dict) -> None:
             # the work done after this checkpoint was lost; its age bounds it (< 1 epoch + the restart)
             age = time.time() - meta.get("saved_at", time.time())
             restarts = [*meta.get("restarts", []), {"from_epoch": start_epoch, "checkpoint_age_s": round(age, 1)}]
+    if found:
         if rank == 0:
             print(f"[seqlab] resuming from epoch {start_epoch + 1} (checkpoint of epoch {start_epoch}, written "
-                  f"{age:.0f}s ago: {resume.path})", flush=True)
+                  f"{age:.0f}s ago: {resume_uri})", flush=True)
         if start_epoch >= train_cfg["epochs"] and last:  # finished before; report its result again (Tune)
             ray.train.report({**last, "restarts": len(restarts)})
     writer = None
