@@ -12,7 +12,7 @@ import pytest
 
 from seqlab import faults, storage
 from seqlab.checkpoint import load_model, local_dir
-from seqlab.cluster import LocalCluster, S3Server
+from seqlab.cluster import LocalCluster, S3Server, processes
 
 pytestmark = [pytest.mark.ray, pytest.mark.cluster]
 ROOT = Path(__file__).resolve().parents[1]
@@ -129,3 +129,18 @@ def test_interrupted_search_continues_its_optuna_study(cluster, tmp_path):
     assert best["val_macro_f1"] == table["val_macro_f1"].max()  # the best of all trials, both jobs
     with local_dir(best["checkpoint"]) as d:
         load_model(d)
+
+
+def test_stopping_another_cluster_leaves_this_one_running(cluster, tmp_path):
+    mine = cluster.own_processes()
+    names = {Path(processes()[p][1][0]).name for p in mine if p in processes()}
+    assert {"gcs_server", "raylet"} <= names and os.getpid() not in mine
+    other = LocalCluster(tmp_path, workers=0).start()
+    theirs = other.own_processes()
+    assert theirs and not theirs & mine
+    other.stop()
+    alive = processes()
+    assert not theirs & alive.keys()  # every process of the other cluster is gone
+    assert {Path(alive[p][1][0]).name for p in mine if p in alive} >= {"gcs_server", "raylet"}
+    assert len(cluster.alive_nodes()) == len(cluster.nodes)
+    assert cluster.client().list_jobs() is not None  # this cluster's job server still answers

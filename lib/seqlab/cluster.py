@@ -57,6 +57,49 @@ def wait_for(check, timeout: float, what: str, poll: float = 0.5):
     raise SeqlabError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
+def processes() -> dict[int, tuple[int, list[str]]]:
+    """This machine's live processes: ``{pid: (parent pid, argv)}`` read from /proc (zombies left out)."""
+    out = {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            args = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+            state, ppid = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[:2]
+        except (OSError, ValueError):
+            continue
+        if state != "Z":
+            out[int(pid)] = (int(ppid), args)
+    return out
+
+
+def _with_descendants(roots: set[int], table: dict[int, tuple[int, list[str]]]) -> set[int]:
+    found, grew = set(roots), True
+    while grew:
+        children = {pid for pid, (ppid, _) in table.items() if ppid in found} - found
+        found |= children
+        grew = bool(children)
+    return found
+
+
+def terminate(pids: set[int], grace: float = 10.0) -> None:
+    """SIGTERM ``pids``, then SIGKILL whatever is still alive after ``grace`` seconds."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + grace
+        while pids and time.monotonic() < deadline:
+            pids &= processes().keys()
+            time.sleep(0.2)
+        if not pids:
+            return
+
+
+def _flag(args: list[str], prefix: str) -> str:
+    return next((a for a in args if a.startswith(prefix)), "")
+
+
 def _bin(name: str) -> str:
     """A console script of this environment (the venv's ``ray``/``weed``), else one on PATH."""
     here = Path(sys.executable).parent / name
@@ -226,19 +269,22 @@ class LocalCluster:
 
     def stop_node(self, name: str) -> None:
         """Stop one worker node as ``ray stop`` would on its machine: SIGTERM to its raylet."""
-        killed = 0
-        for pid in filter(str.isdigit, os.listdir("/proc")):
-            try:
-                args = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
-            except OSError:
-                continue
-            resources = next((a for a in args if a.startswith("--static_resource_list=")), "")
-            if args[0].endswith("raylet") and f"node:{name}," in resources:
-                os.kill(int(pid), signal.SIGTERM)
-                killed += 1
-        if not killed:
+        raylets = [pid for pid, (_, args) in processes().items()
+                   if args[0].endswith("raylet") and f"node:{name}," in _flag(args, "--static_resource_list=")]
+        if not raylets:
             raise SeqlabError(f"no raylet of node {name} found")
+        for pid in raylets:
+            os.kill(pid, signal.SIGTERM)
         self.nodes.remove(name)
+
+    def own_processes(self) -> set[int]:
+        """Every process of this cluster (and no other Ray on the machine): those started with this
+        cluster's GCS port on their command line, and their descendants."""
+        table = processes()
+        port = f":{self.gcs_port}"
+        roots = {pid for pid, (_, args) in table.items()
+                 if any(a.endswith(port) or a == f"--gcs_server_port={self.gcs_port}" for a in args[1:])}
+        return _with_descendants(roots, table) - {os.getpid()}
 
     def submit(self, entrypoint: str, *, runtime_env: str | None = "jobs/runtime_env.yaml", cwd: str | None = None,
                submission_id: str | None = None) -> str:
@@ -275,8 +321,9 @@ class LocalCluster:
         return self.client().get_job_logs(job_id)
 
     def stop(self) -> None:
-        """``ray stop`` stops every node of this machine."""
-        self._ray("stop", "--force", check=False, timeout=120)
+        """Stop every node of this cluster, as ``ray stop`` would on each machine; other Ray
+        instances on this machine are left running."""
+        terminate(self.own_processes())
 
     def __enter__(self):
         try:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from seqlab import storage
 from seqlab.checkpoint import epoch_folders, verify
-from seqlab.cluster import LocalCluster, S3Server, wait_for
+from seqlab.cluster import LocalCluster, S3Server, processes, wait_for
 from seqlab.errors import SeqlabError
 
 # Small enough for 2 CPU cores, big enough that an epoch lasts a few seconds (room to inject a fault)
@@ -95,6 +95,15 @@ def resumed_epochs(logs: str) -> list[int]:
     return [int(e) for e in re.findall(r"\[seqlab\] resuming from epoch (\d+)", logs)]
 
 
+def driver_pid(cluster: LocalCluster, job_id: str) -> int:
+    """The pid of the job's driver (its entrypoint's python), checked on this machine's process table."""
+    pid = int(cluster.client().get_job_info(job_id).driver_info.pid)
+    args = processes().get(pid, (0, []))[1]
+    if not any(a.endswith(".py") and "jobs/" in a for a in args):
+        raise SeqlabError(f"job {job_id}: driver pid {pid} is not the job's entrypoint ({' '.join(args)[:200]!r})")
+    return pid
+
+
 def run_fault(cluster: LocalCluster, fault: str, name: str, storage_uri: str, *, epochs: int = 3,
               s3: S3Server | None = None, s3_down_s: float = 8.0) -> Outcome:
     """Train ``name`` and inject ``fault``: none, kill-worker, stop-node, kill-driver or restart-s3."""
@@ -114,8 +123,8 @@ def run_fault(cluster: LocalCluster, fault: str, name: str, storage_uri: str, *,
             cluster.add_worker("worker2")  # the replacement a spot fleet or the autoscaler brings
             injected = "SIGTERM to worker node 1's raylet in epoch 2 (ray stop on that node); a new node joins"
         elif fault == "kill-driver":
-            pid = cluster.client().get_job_info(jobs[0]).driver_info.pid
-            os.kill(int(pid), signal.SIGKILL)
+            pid = driver_pid(cluster, jobs[0])
+            os.kill(pid, signal.SIGKILL)
             injected = f"SIGKILL to the job's driver (pid {pid}) in epoch 2; the same run submitted again"
         elif fault == "restart-s3":
             s3.stop()
