@@ -144,3 +144,7 @@ def test_stopping_another_cluster_leaves_this_one_running(cluster, tmp_path):
     assert {Path(alive[p][1][0]).name for p in mine if p in alive} >= {"gcs_server", "raylet"}
     assert len(cluster.alive_nodes()) == len(cluster.nodes)
     assert cluster.client().list_jobs() is not None  # this cluster's job server still answers
+    from ray._private.utils import read_ray_address
+
+    # like `ray stop`, it is no longer the machine's current cluster: a later ray.init() starts its own
+    assert not (read_ray_address() or "").endswith(f":{other.gcs_port}")

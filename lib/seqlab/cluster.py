@@ -324,6 +324,13 @@ class LocalCluster:
         """Stop every node of this cluster, as ``ray stop`` would on each machine; other Ray
         instances on this machine are left running."""
         terminate(self.own_processes())
+        # as `ray stop` does: forget this cluster as the machine's current one, or a later
+        # ray.init() would try to join it rather than start its own
+        from ray._private.utils import get_ray_address_file
+
+        current = Path(get_ray_address_file(None))
+        if current.exists() and current.read_text().strip().endswith(f":{self.gcs_port}"):
+            current.unlink(missing_ok=True)
 
     def __enter__(self):
         try:
