@@ -6,7 +6,11 @@ PY     := $(VENV)/bin/python
 TORCH_SPEC  ?= torch==2.13.0
 TORCH_INDEX ?=
 
-.PHONY: install demo test clean
+# Headless browser for the web page's test: Debian's Chromium and its driver.
+BROWSER_PKGS := chromium chromium-driver
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+.PHONY: install browser demo test clean
 
 install: $(VENV)/.installed
 
@@ -19,7 +23,12 @@ $(VENV)/.installed: pyproject.toml Makefile
 demo: install
 	$(VENV)/bin/seqlab demo $(ARGS)
 
-test: install
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $(BROWSER_PKGS) || \
+	  { $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $(BROWSER_PKGS); }; }
+
+test: install browser
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 clean:

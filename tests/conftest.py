@@ -22,6 +22,41 @@ def batch(lengths, vocab=50, pad_to=None, seed=0):
 
 
 
+TINY = {"lstm": {"embed_dim": 8, "hidden": 8}, "char-lstm": {"hidden": 16, "conditional": True},
+        "smiles-vae": {"embed_dim": 8, "hidden": 16, "latent": 4, "word_dropout": 0.0}}
+TINY_TEXTS = ["the pill gave me acne and cramps", "my skin cleared up in a month", "pain in my back every day",
+              "i was charged twice on my card", "the bank lost my mortgage payment"]
+
+
+def tiny_checkpoint(path, name: str = "lstm", labels=("billing", "loans", "other"), metrics: dict | None = None,
+                    seed: int = 0):
+    """A real (untrained) seqlab checkpoint of a small model, as training writes it."""
+    import torch
+
+    from seqlab import checkpoint
+    from seqlab.models import MODELS, build_model
+    from seqlab.tokenizer import CharTokenizer, WordTokenizer
+
+    spec = MODELS[name]
+    if spec.task == "molecule":
+        from seqlab.smiles import SmilesTokenizer
+
+        tok = SmilesTokenizer.build(["CCO", "c1ccccc1Cl", "CC(N)C(=O)O", "C[C@@H](N)O", "CC(=O)Oc1ccccc1C(=O)O"])
+    elif spec.tokenizer == "char":
+        tok = CharTokenizer.build(TINY_TEXTS)
+    else:
+        tok = WordTokenizer.build(TINY_TEXTS, max_size=100, min_freq=1, max_len=20)
+    torch.manual_seed(seed)
+    kwargs = {"dropout": 0.0, **({"max_len": 20} if spec.takes_max_len else {}), **TINY[name]}
+    model = build_model(name, vocab_size=len(tok), num_classes=len(labels), **kwargs)
+    meta = {"task": spec.task, "model": {"name": name, "kwargs": kwargs}, "labels": list(labels),
+            "vocab_size": len(tok), "epoch": 2, "data": {"name": "tiny", "sha256": "0" * 64},
+            "metrics": metrics or {"val_macro_f1": 0.5, "val_loss": 1.0}}
+    optimizer = torch.optim.AdamW(model.parameters())  # training writes its state too; a registry leaves it out
+    checkpoint.save(path, model=model, optimizer=optimizer, meta=meta, tokenizer=tok.to_dict())
+    return path
+
+
 def pytest_collection_modifyitems(config, items):
     """The cluster tests start their own Ray nodes with ``ray start``: run them before any local instance."""
     items.sort(key=lambda item: item.get_closest_marker("cluster") is None)

@@ -115,6 +115,6 @@ def test_demo_runs_the_whole_path(ray_local, tmp_path):
     out = run(["demo", *SMALL, "--epochs", "1", "--num-samples", "2", "--hidden-min", "8", "--hidden-max", "16",
                "--num-workers", "1",
                "--storage-path", str(tmp_path / "runs"), "--results-dir", str(tmp_path / "results"),
-               "--port", str(free_port())])
+               "--port", str(free_port()), "--registry", str(tmp_path / "registry")])
     assert len(out["answer"]["predictions"]) == 3 and out["bad_status"] == 422
     assert (tmp_path / "results" / "cfpb-lstm" / "test_metrics.md").exists()

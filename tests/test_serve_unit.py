@@ -51,6 +51,7 @@ def test_check_smiles_gives_canonical_forms():
     from seqlab.serve import check_smiles, molecules
 
     assert check_smiles(["OCC", "c1ccccc1O"], max_items=3, max_chars=20) == ["CCO", "Oc1ccccc1"]
-    got = molecules(["CCO", "C1CC", ""], svg=True)
-    assert [m["valid"] for m in got] == [True, False, False]
+    out = molecules(["CCO", "C1CC", ""], svg=True)
+    got = out["molecules"]
+    assert [m["valid"] for m in got] == [True, False, False] and out["valid_fraction"] == 1 / 3
     assert got[0]["svg"].lstrip().startswith("<?xml") and "svg" not in got[1]

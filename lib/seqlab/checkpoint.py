@@ -47,8 +47,11 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def verify(path: Path) -> dict:
-    """``meta.json`` of a complete checkpoint; a clear error for a missing or half-written one."""
+def verify(path: Path, optional: tuple[str, ...] = ()) -> dict:
+    """``meta.json`` of a complete checkpoint; a clear error for a missing or half-written one.
+
+    Files in ``optional`` may be absent (a registry copy has no optimizer state); when present they
+    are checked like the others."""
     path = Path(path)
     if not (path / "meta.json").exists():
         raise SeqlabError(f"{path} is not a complete seqlab checkpoint (no meta.json; expected model.safetensors, "
@@ -56,6 +59,8 @@ def verify(path: Path) -> dict:
     meta = read_meta(path)
     for name, digest in meta.get("files", {}).items():
         if not (path / name).exists():
+            if name in optional:
+                continue
             raise SeqlabError(f"checkpoint {path} is incomplete: {name} is missing")
         if sha256(path / name) != digest:
             raise SeqlabError(f"checkpoint {path} is corrupt or half-written: {name} does not match its checksum")
@@ -71,7 +76,7 @@ def load_model(path: Path, device: str = "cpu") -> tuple[nn.Module, object, dict
     path = Path(path)
     if not (path / "model.safetensors").exists() or not (path / "meta.json").exists():
         raise SeqlabError(f"{path} is not a seqlab checkpoint (expected model.safetensors and meta.json)")
-    meta = verify(path)
+    meta = verify(path, optional=("optimizer.pt",))  # inference needs the weights and the tokenizer
     meta.setdefault("task", "classify")
     kwargs = dict(meta["model"]["kwargs"])
     if "pretrained" in entry(meta["model"]["name"]).options():

@@ -1,4 +1,4 @@
-"""``seqlab data|models|train|tune|serve|predict|generate|sample|export|demo``: a thin layer over the library.
+"""``seqlab data|models|train|tune|registry|serve|predict|generate|sample|export|demo``: a thin layer over the library.
 
 Every subcommand prints ``seqlab: error: ...`` (one line, exit 2) for bad input.
 """
@@ -150,28 +150,36 @@ def _http_json(method: str, url: str, body: dict | None = None, timeout: float =
         return e.code, json.loads(e.read() or b"{}")
 
 
-def start_serve(checkpoint: str, args) -> str:
+def serve_options(args) -> dict:
+    """``build_app`` options from the serve flags (absent ones keep their defaults)."""
+    names = ("max_texts", "max_chars", "max_batch_size", "batch_wait_timeout_s", "max_body_bytes", "api_keys_file",
+             "min_replicas", "max_replicas", "target_ongoing_requests", "gpus_per_replica", "cpus_per_replica")
+    out = {k: getattr(args, k) for k in names if getattr(args, k, None) is not None}
+    out["num_replicas"] = getattr(args, "replicas", 1)
+    return out
+
+
+def start_serve(source: str | list[str], args) -> str:
+    """Serve a checkpoint (a path or URI) or registry models (a list of ``name[:version]``) on a local
+    Ray (or ``RAY_ADDRESS``); returns the base URL once every model answers."""
     from ray import serve
 
     from seqlab.runner import init_ray
     from seqlab.serve import build_app
 
+    chosen = ({"models": source, "registry": getattr(args, "registry", None)} if isinstance(source, list)
+              else {"checkpoint": source})
+    app = build_app({**chosen, **serve_options(args)})  # bad references fail here, before Ray starts
     init_ray()
     serve.start(http_options={"host": args.host, "port": args.port})
-    app = build_app({"checkpoint": checkpoint, "max_texts": args.max_texts, "max_chars": args.max_chars,
-                     "max_batch_size": args.max_batch_size, "num_replicas": args.replicas})
     serve.run(app, name="seqlab", route_prefix="/")
     return f"http://{'127.0.0.1' if args.host in ('0.0.0.0', '::') else args.host}:{args.port}"
 
 
-def cmd_serve(cfg: dict, args) -> dict:
-    from seqlab.serve import resolve_checkpoint
-
-    checkpoint = resolve_checkpoint(args.checkpoint)
-    url = start_serve(checkpoint, args)
-    _log(f"serving {checkpoint} at {url} (routes and schema: {url}/docs); Ctrl-C stops")
+def _block(url: str, args) -> None:
+    _log(f"serving at {url}: try the models at {url}/ (API schema: {url}/docs); Ctrl-C stops")
     if args.no_block:
-        return {"url": url}
+        return
     try:
         while True:
             time.sleep(3600)
@@ -179,7 +187,91 @@ def cmd_serve(cfg: dict, args) -> dict:
         from ray import serve
 
         serve.shutdown()
+
+
+def cmd_serve(cfg: dict, args) -> dict:
+    from seqlab.serve import resolve_checkpoint
+
+    if bool(args.checkpoint) == bool(args.models):
+        raise SeqlabError("give either --models name[:version],... (from the registry) or --checkpoint PATH")
+    source = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else resolve_checkpoint(
+        args.checkpoint)
+    url = start_serve(source, args)
+    _block(url, args)
     return {"url": url}
+
+
+def cmd_registry(cfg: dict, args) -> dict:
+    from seqlab import registry
+
+    root = args.registry or registry.default_root()
+    if args.action == "promote":
+        card = registry.promote(args.source, args.name, root, metric=args.metric, mode=args.mode)
+        how = card["promotion"]
+        picked = (f"trial {how['trial']} ({how['metric']} {how['value']:.4f}, best of {how['trials_compared']})"
+                  if "trial" in how else f"checkpoint {card['checkpoint']}")
+        _log(f"promoted {picked} as {card['name']}:{card['version']} in {root}")
+        if args.serve:
+            url = start_serve([f"{card['name']}:{card['version']}"], args)
+            _block(url, args)
+            return {"card": card, "url": url}
+        return {"card": card}
+    if args.action == "list":
+        rows = registry.listing(root)
+        if not rows:
+            _log(f"registry {root} is empty; add a model with: seqlab registry promote <search folder> --name NAME")
+        for r in rows:
+            value = "" if r["value"] is None else f"{r['metric']} {r['value']:.4f}"
+            print(f"{r['name']:24} v{r['version']:<4} ({r['versions']} version{'s' * (r['versions'] > 1)})  "
+                  f"{r['task']:9} {r['model']:14} {value:24} {r['promoted_at']}", flush=True)
+        return {"models": rows}
+    if args.action == "show":
+        card = registry.card(root, args.ref)
+        print(json.dumps({k: v for k, v in card.items()}, indent=2), flush=True)
+        return {"card": card}
+    text = serve_config(args, root)  # serve-config
+    if args.out:
+        Path(args.out).write_text(text)
+        _log(f"wrote {args.out}: serve run {args.out} (this machine) or serve deploy {args.out} (a cluster)")
+    else:
+        print(text, end="", flush=True)
+    return {"yaml": text}
+
+
+def serve_config(args, root: str) -> str:
+    """A Serve config file (``serve run``/``serve deploy``) for registry models, with every model's
+    deployment listed so its replicas, autoscaling and GPUs can be tuned by name."""
+    import yaml
+
+    from seqlab import registry
+    from seqlab.provenance import git_commit
+
+    refs = [registry.Ref.parse(m) for m in args.models.split(",") if m.strip()]
+    for ref in refs:
+        registry.card(root, ref)  # every model exists, else a clear error now
+    options = serve_options(args)
+    options.pop("num_replicas")
+    autoscaling = {"min_replicas": args.min_replicas or 1, "max_replicas": args.max_replicas or 1,
+                   "target_ongoing_requests": args.target_ongoing_requests or 16}
+    deployments = [{"name": "Gateway", "num_replicas": 1, "max_ongoing_requests": 512}]
+    batch = args.max_batch_size
+    for ref in refs:
+        deployments.append({"name": "model-" + str(ref).replace(":", "-v"), "max_ongoing_requests": max(64, 2 * batch),
+                            "autoscaling_config": autoscaling,
+                            "ray_actor_options": {"num_cpus": args.cpus_per_replica,
+                                                  "num_gpus": float(args.gpus_per_replica or 0)}})
+    app_args = {"models": [str(r) for r in refs], "registry": root, **options,
+                "min_replicas": autoscaling["min_replicas"], "max_replicas": autoscaling["max_replicas"],
+                "target_ongoing_requests": autoscaling["target_ongoing_requests"]}
+    config = {"proxy_location": "EveryNode", "http_options": {"host": args.host, "port": args.port},
+              "applications": [{"name": "seqlab", "route_prefix": "/", "import_path": "seqlab.serve:build_app",
+                                "args": app_args, "deployments": deployments}]}
+    from ray.serve.schema import ServeDeploySchema
+
+    ServeDeploySchema.model_validate(config)  # what serve run/deploy will check
+    header = (f"# Serve config for seqlab registry models; made by: seqlab registry serve-config --models "
+              f"{args.models} (commit {git_commit()}).\n# Run with `serve run FILE` or `serve deploy FILE`.\n")
+    return header + yaml.safe_dump(config, sort_keys=False)
 
 
 def cmd_predict(cfg: dict, args) -> dict:
@@ -275,8 +367,11 @@ def cmd_demo(cfg: dict, args) -> dict:
     trained = cmd_train(cfg, args)
     _log(f"3/5 search ({cfg['search'].num_samples} trials, Optuna TPE + ASHA)")
     tuned = cmd_tune(cfg, args)
-    _log("4/5 serve the best checkpoint")
-    url = start_serve(tuned["best"]["checkpoint"], args)
+    from seqlab import registry
+
+    card = registry.promote(str(tuned["out_dir"]), "demo-cfpb-lstm", args.registry or registry.default_root())
+    _log(f"4/5 promote the best trial as {card['name']}:{card['version']} and serve it")
+    url = start_serve([f"{card['name']}:{card['version']}"], args)
     _log(f"5/5 POST {url}/v1/classify")
     status, answer = _http_json("POST", f"{url}/v1/classify", {"texts": DEMO_EXAMPLES})
     if status != 200:
@@ -308,10 +403,24 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("serve")
     g.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     g.add_argument("--port", type=int, default=8000, help="HTTP port (default: 8000)")
+    g.add_argument("--registry", help="model registry folder or s3:// URI (default: $SEQLAB_REGISTRY, else "
+                                      "~/.seqlab/registry)")
     g.add_argument("--max-texts", type=int, default=64, help="most texts per request (default: 64)")
     g.add_argument("--max-chars", type=int, default=20000, help="most characters per text (default: 20000)")
-    g.add_argument("--max-batch-size", type=int, default=32, help="dynamic batch size (default: 32)")
-    g.add_argument("--replicas", type=int, default=1, help="Serve replicas (default: 1)")
+    g.add_argument("--max-body-bytes", type=int, default=1 << 20, help="largest request body (default: 1 MiB)")
+    g.add_argument("--max-batch-size", type=int, default=32, help="dynamic batch size per model (default: 32)")
+    g.add_argument("--batch-wait-timeout-s", type=float, default=0.01,
+                   help="longest wait for a batch to fill (default: 0.01)")
+    g.add_argument("--replicas", type=int, default=1, help="replicas per model without autoscaling (default: 1)")
+    g.add_argument("--min-replicas", type=int, help="autoscaling: fewest replicas per model (default: 1)")
+    g.add_argument("--max-replicas", type=int, help="autoscaling: most replicas per model (turns autoscaling on)")
+    g.add_argument("--target-ongoing-requests", type=float,
+                   help="autoscaling: requests per replica to aim for (default: 16)")
+    g.add_argument("--gpus-per-replica", type=float,
+                   help="GPUs per model replica (default: 1 when the cluster has GPUs, else 0; 0.5 shares one)")
+    g.add_argument("--cpus-per-replica", type=float, default=1.0, help="CPUs each model replica reserves (default: 1)")
+    g.add_argument("--api-keys-file", help="require an X-API-Key header on /v1/*: one accepted key per line "
+                                           "(also $SEQLAB_API_KEYS, comma-separated); off when neither is set")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -333,11 +442,33 @@ def build_parser() -> argparse.ArgumentParser:
     add_arguments(p, ["data", "model", "train", "search"])
     p.set_defaults(fn=cmd_tune, sections=["data", "model", "train", "search"])
 
-    p = sub.add_parser("serve", help="serve a checkpoint (or a search's best) over HTTP with Ray Serve")
-    p.add_argument("--checkpoint", required=True, help="checkpoint folder/URI, a best.json, or a folder with one")
+    p = sub.add_parser("serve", help="serve registry models (or one checkpoint) over HTTP with Ray Serve")
+    p.add_argument("--models", help="registry models to serve, name[:version] comma-separated")
+    p.add_argument("--checkpoint", help="or one checkpoint folder/URI, a best.json, or a folder with one")
     p.add_argument("--no-block", action="store_true", help="return once the app is up (for scripts)")
     _serve_args(p)
     p.set_defaults(fn=cmd_serve, sections=[])
+
+    p = sub.add_parser("registry", help="promote, list and show named model versions; write a Serve config")
+    reg = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    q = reg.add_parser("promote", help="copy a search's best trial (or a checkpoint) in as the next version")
+    q.add_argument("source", help="a search's results folder or best.json, or a checkpoint folder (local or s3://)")
+    q.add_argument("--name", required=True, help="model name: lower-case letters, digits, - and _")
+    q.add_argument("--metric", help="trial metric to pick by (default: the one the search optimised)")
+    q.add_argument("--mode", choices=["max", "min"], help="default: min for losses, else max")
+    q.add_argument("--serve", action="store_true", help="then serve it (the serve options below apply)")
+    q.add_argument("--no-block", action="store_true", help="with --serve: return once the app is up")
+    _serve_args(q)
+    q = reg.add_parser("list", help="every model with its newest version")
+    q.add_argument("--registry", help="registry folder or s3:// URI (default: $SEQLAB_REGISTRY or ~/.seqlab/registry)")
+    q = reg.add_parser("show", help="a version's card: metrics, data, commit, checksums")
+    q.add_argument("ref", help="name (the newest version) or name:version")
+    q.add_argument("--registry", help="registry folder or s3:// URI (default: $SEQLAB_REGISTRY or ~/.seqlab/registry)")
+    q = reg.add_parser("serve-config", help="write a Serve config file (serve run / serve deploy) for models")
+    q.add_argument("--models", required=True, help="name[:version] comma-separated")
+    q.add_argument("-o", "--out", help="file to write (default: print it)")
+    _serve_args(q)
+    p.set_defaults(fn=cmd_registry, sections=[])
 
     p = sub.add_parser("predict", help="classify texts with a checkpoint, locally, without Ray")
     p.add_argument("--checkpoint", required=True, help="checkpoint folder/URI, a best.json, or a folder with one")

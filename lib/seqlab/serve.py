@@ -1,21 +1,37 @@
-"""Ray Serve application: a checkpoint behind ``POST /v1/classify`` (classifiers, with dynamic
-batching), ``POST /v1/generate`` (the char-level generator), ``POST /v1/entities/classify``
-(entity-mention models: a text and character spans) or ``/v1/molecules/*`` (SMILES generators:
-sample, encode, decode, neighbours, and an SVG drawing of any molecule).
+"""Ray Serve application: one HTTP gateway in front of any number of models, each its own deployment.
 
-    serve run seqlab.serve:build_app checkpoint=results/cfpb-lstm/best.json
-    seqlab serve --checkpoint results/cfpb-lstm/best.json
+    seqlab serve --models cfpb,drugs:2          # from the model registry (seqlab registry promote ...)
+    seqlab serve --checkpoint results/cfpb-lstm # one checkpoint, a best.json or a search folder
+    serve run serve.yaml                        # the config `seqlab registry serve-config` writes
 
-Bad input gets a 4xx whose body says what was wrong: ``{"error": "..."}``.
+Routes: ``POST /v1/models/<model>/classify`` (classifiers, with dynamic batching), ``.../generate``
+(the char-level generator), ``.../entities/classify`` (entity-mention models: a text and character
+spans), ``.../molecules/{sample,encode,decode,neighbours}`` (SMILES generators); the same without
+``models/<model>/`` go to the first model of that task. ``GET /v1/models`` lists the models,
+``/healthz`` and ``/readyz`` report liveness and readiness, ``/docs`` the schema, ``/`` is a page
+to try the models. Bad input gets a 4xx whose body says what was wrong: ``{"error": "..."}``.
+
+Each model is a deployment of its own (``model-<name>``) rather than one multiplexed deployment:
+the models differ in task, size and traffic, so each gets its own replicas, autoscaling, batch size
+and GPU share, a batch only ever holds one model's requests, and no request waits for another
+model to be swapped into memory.
 """
 
 import asyncio
+import hashlib
+import hmac
 import json
+import os
+import re
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from ray import serve
 
 from seqlab.checkpoint import local_dir
@@ -158,15 +174,13 @@ EXPECTED = {"/v1/classify": '{"texts": ["...", ...]}',
             "/v1/molecules/encode": '{"smiles": ["CCO", ...]}',
             "/v1/molecules/decode": '{"latents": [[0.1, ...], ...]}',
             "/v1/molecules/neighbours": '{"smiles": "CCO", "n": 20, "radius": 0.5}'}
-ROUTES = {"classify": ("/v1/classify", "classifier"), "generate": ("/v1/generate", "text generator"),
-          "entity": ("/v1/entities/classify", "entity-mention classifier"),
-          "molecule": ("/v1/molecules/sample", "molecule generator")}
+PAGE = resources.files("seqlab").joinpath("web/index.html").read_text()
 
 
 @api.exception_handler(RequestValidationError)
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
     first = exc.errors()[0]
-    shape = EXPECTED.get(request.url.path, "a JSON object")
+    shape = EXPECTED.get(re.sub(r"^/v1/models/[^/]+/", "/v1/", request.url.path), "a JSON object")
     expected = f"expected a JSON object {shape} sent with Content-Type: application/json"
     if tuple(first.get("loc", ()))[:1] == ("query",):
         msg = f"query parameter {first['loc'][-1]!r}: {first['msg']}; expected ?smiles=<SMILES>[&width=300&height=200]"
@@ -182,8 +196,23 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
 
 
 class BadInput(Exception):
+    """A client error: its HTTP status and a message naming what was wrong and what is expected."""
+
     def __init__(self, status: int, message: str):
+        super().__init__(status, message)  # picklable: it crosses from a model replica to the gateway
         self.status, self.message = status, message
+
+
+@api.exception_handler(StarletteHTTPException)
+async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    """Unknown routes and methods answer in the same ``{"error": ...}`` shape as everything else."""
+    if exc.status_code == 404:
+        msg = f"no route {request.method} {request.url.path[:200]}; the routes are listed at /docs"
+    elif exc.status_code == 405:
+        msg = f"{request.method} is not allowed on {request.url.path[:200]}; the routes are listed at /docs"
+    else:
+        msg = str(exc.detail)
+    return JSONResponse(status_code=exc.status_code, content={"error": msg}, headers=getattr(exc, "headers", None))
 
 
 @api.exception_handler(BadInput)
@@ -247,14 +276,15 @@ def check_smiles(smiles: list[str], *, max_items: int, max_chars: int) -> list[s
     return out
 
 
-def molecules(smiles: list[str], svg: bool) -> list[dict]:
+def molecules(smiles: list[str], svg: bool) -> dict:
+    """``molecules`` (each checked by RDKit, drawn when asked) and the ``valid_fraction``."""
     from seqlab import chem
 
     out = []
     for s in smiles:
         valid = bool(s) and chem.canonical(s) is not None
         out.append({"smiles": s, "valid": valid, **({"svg": chem.svg(s)} if svg and valid else {})})
-    return out
+    return {"molecules": out, "valid_fraction": sum(m["valid"] for m in out) / max(len(out), 1)}
 
 
 def resolve_checkpoint(ref: str) -> str:
@@ -273,30 +303,67 @@ def resolve_checkpoint(ref: str) -> str:
     return ref
 
 
-@serve.deployment(max_ongoing_requests=64, health_check_period_s=10)
-@serve.ingress(api)
-class ModelDeployment:
-    """Any seqlab checkpoint; the routes of the other task answer 404 naming the right one."""
+@contextmanager
+def open_source(source: dict):
+    """``(local folder, card)`` of a registry model (``{"registry": root, "ref": "name[:version]"}``,
+    checked against its card) or of a checkpoint (``{"checkpoint": ...}``, card ``None``)."""
+    if "ref" in source:
+        from seqlab import registry
 
-    def __init__(self, checkpoint: str, *, max_texts: int = 64, max_chars: int = 20_000,
+        card = registry.card(source["registry"], source["ref"])
+        with local_dir(registry.uri(source["registry"], source["ref"])) as d:
+            registry.verify(d, card)
+            yield d, card
+    else:
+        with local_dir(resolve_checkpoint(source["checkpoint"])) as d:
+            yield d, None
+
+
+TASK_KINDS = {"classify": "classifier", "generate": "text generator", "entity": "entity-mention classifier",
+              "molecule": "molecule generator"}
+TASK_ROUTES = {"classify": "classify", "generate": "generate", "entity": "entities/classify",
+               "molecule": "molecules/sample"}
+
+
+@serve.deployment(max_ongoing_requests=64, health_check_period_s=10, graceful_shutdown_timeout_s=5)
+class ModelServer:
+    """One model (a registry version or a checkpoint); the gateway sends it the requests of its task.
+
+    Classify requests are batched: the texts of every request waiting (up to ``max_batch_size``
+    requests, or ``batch_wait_timeout_s``) go through one forward pass. Bad input raises ``BadInput``,
+    which reaches the client as a 4xx.
+    """
+
+    def __init__(self, source: dict, key: str, *, max_texts: int = 64, max_chars: int = 20_000,
                  max_batch_size: int = 32, batch_wait_timeout_s: float = 0.01):
-        with local_dir(resolve_checkpoint(checkpoint)) as d:
-            self.model = load_predictor(d)
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        with open_source(source) as (d, card):
+            self.model = load_predictor(d, device)
+        meta = self.model.meta
         self.name = self.model.name
         self.max_texts, self.max_chars = max_texts, max_chars
         self.classify_batch.set_max_batch_size(max_batch_size)
         self.classify_batch.set_batch_wait_timeout_s(batch_wait_timeout_s)
+        self._info = {"key": key, "name": card["name"] if card else self.name, "version": card and card["version"],
+                      "task": meta["task"], "kind": TASK_KINDS[meta["task"]], "architecture": meta["model"]["name"],
+                      "labels": self.model.labels, "epoch": meta["epoch"] + 1, "device": device,
+                      "metrics": {k: v for k, v in meta["metrics"].items() if k.startswith("val_")},
+                      "latent_size": getattr(self.model, "latent_size", None) or None,
+                      "data": meta.get("data", {}).get("name"), "max_batch_size": max_batch_size,
+                      "source": source.get("ref") or source.get("checkpoint")}
+        self.stats = {"requests": 0, "batches": 0, "largest_batch": 0}
 
-    def _require(self, task: str) -> None:
-        have = self.model.meta["task"]
-        if have != task:
-            other, kind = ROUTES[have]
-            raise BadInput(404, f"{ROUTES[task][0]} is not served here: model {self.name!r} is a {kind}; "
-                                f"use POST {other}")
+    def info(self) -> dict:
+        return {**self._info, "stats": dict(self.stats)}
 
     @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.01)
     async def classify_batch(self, requests: list[list[str]]) -> list[list[dict]]:
         # one forward pass over the texts of every request in the batch, then split back
+        self.stats["requests"] += len(requests)
+        self.stats["batches"] += 1
+        self.stats["largest_batch"] = max(self.stats["largest_batch"], len(requests))
         flat = self.model.predict([t for texts in requests for t in texts])
         out, start = [], 0
         for texts in requests:
@@ -304,25 +371,22 @@ class ModelDeployment:
             start += len(texts)
         return out
 
-    @api.post("/v1/classify", response_model=ClassifyResponse)
     async def classify(self, request: ClassifyRequest) -> dict:
-        self._require("classify")
         check_texts(request.texts, max_texts=self.max_texts, max_chars=self.max_chars)
         return {"model": self.name, "predictions": await self.classify_batch(request.texts)}
 
-    def generate_texts(self, request: GenerateRequest) -> list[str]:
-        """The request's texts; raises ``BadInput`` for a category the model does not know."""
+    def _run(self, fn, *args, **kwargs):
+        """A model call whose ``SeqlabError`` (an unknown category, a token the model never saw) is a 422."""
         try:
-            return self.model.generate(category=request.category, prompt=request.prompt, length=request.length,
-                                       temperature=request.temperature, n=request.n, seed=request.seed)
+            return fn(*args, **kwargs)
         except SeqlabError as exc:
             raise BadInput(422, str(exc)) from None
 
-    @api.post("/v1/generate", response_model=GenerateResponse)
     async def generate(self, request: GenerateRequest) -> dict:
-        self._require("generate")
-        # sampling is a loop of small steps: run it off the event loop so health checks still answer
-        texts = await asyncio.to_thread(self.generate_texts, request)
+        # sampling is a loop of small steps: off the event loop, so health checks still answer
+        texts = await asyncio.to_thread(self._run, self.model.generate, category=request.category,
+                                        prompt=request.prompt, length=request.length,
+                                        temperature=request.temperature, n=request.n, seed=request.seed)
         return {"model": self.name, "category": request.category, "texts": texts}
 
     def classify_entities(self, request: EntityRequest) -> list[dict]:
@@ -334,44 +398,28 @@ class ModelDeployment:
         return [{"start": sp.start, "end": sp.end, "mention": request.text[sp.start : sp.end],
                  "sentence": row["text"], **res} for sp, row, res in zip(request.spans, rows, results)]
 
-    @api.post("/v1/entities/classify", response_model=EntityResponse, response_model_exclude_none=True)
     async def entities(self, request: EntityRequest) -> dict:
-        self._require("entity")
-        entities = await asyncio.to_thread(self.classify_entities, request)
-        return {"model": self.name, "entities": entities}
+        return {"model": self.name, "entities": await asyncio.to_thread(self.classify_entities, request)}
 
     def _require_latent(self, route: str) -> None:
-        self._require("molecule")
         if not self.model.latent_size:
-            raise BadInput(404, f"{route} is not served here: model {self.name!r} "
-                                f"({self.model.meta['model']['name']}) has no latent space; use POST /v1/molecules/sample")
+            raise BadInput(404, f"{route} is not served by model {self._info['key']!r} "
+                                f"({self.model.meta['model']['name']}): it has no latent space; use molecules/sample")
 
-    def _run(self, fn, *args, **kwargs):
-        """A model call whose ``SeqlabError`` (e.g. a token the model never saw) is the client's 422."""
-        try:
-            return fn(*args, **kwargs)
-        except SeqlabError as exc:
-            raise BadInput(422, str(exc)) from None
-
-    @api.post("/v1/molecules/sample", response_model=MoleculesResponse, response_model_exclude_none=True)
     async def sample(self, request: SampleRequest) -> dict:
-        self._require("molecule")
         smiles = await asyncio.to_thread(self.model.sample, request.n, temperature=request.temperature,
                                          seed=request.seed)
-        mols = molecules(smiles, request.svg)
-        return {"model": self.name, "molecules": mols, "valid_fraction": sum(m["valid"] for m in mols) / len(mols)}
+        return {"model": self.name, **molecules(smiles, request.svg)}
 
-    @api.post("/v1/molecules/encode", response_model=EncodeResponse)
     async def encode(self, request: EncodeRequest) -> dict:
-        self._require_latent("/v1/molecules/encode")
+        self._require_latent("molecules/encode")
         canonical = check_smiles(request.smiles, max_items=self.max_texts, max_chars=self.max_chars)
         z = await asyncio.to_thread(self._run, self.model.encode_smiles, canonical)
         return {"model": self.name, "latent_size": self.model.latent_size, "canonical": canonical,
                 "latents": [[round(float(v), 6) for v in row] for row in z]}
 
-    @api.post("/v1/molecules/decode", response_model=MoleculesResponse, response_model_exclude_none=True)
     async def decode(self, request: DecodeRequest) -> dict:
-        self._require_latent("/v1/molecules/decode")
+        self._require_latent("molecules/decode")
         size = self.model.latent_size
         if not request.latents:
             raise BadInput(422, f"latents is empty; send at least one vector of {size} numbers")
@@ -384,20 +432,285 @@ class ModelDeployment:
                 raise BadInput(422, f"latents[{i}] holds a value that is not a finite number below 1e6")
         smiles = await asyncio.to_thread(self.model.decode, request.latents, temperature=request.temperature,
                                          seed=request.seed)
-        mols = molecules(smiles, request.svg)
-        return {"model": self.name, "molecules": mols, "valid_fraction": sum(m["valid"] for m in mols) / len(mols)}
+        return {"model": self.name, **molecules(smiles, request.svg)}
 
-    @api.post("/v1/molecules/neighbours", response_model=NeighboursResponse, response_model_exclude_none=True)
     async def neighbours(self, request: NeighboursRequest) -> dict:
         from seqlab import chem
 
-        self._require_latent("/v1/molecules/neighbours")
+        self._require_latent("molecules/neighbours")
         query = check_smiles([request.smiles], max_items=1, max_chars=self.max_chars)[0]
         found = await asyncio.to_thread(self._run, self.model.neighbours, query, n=request.n, radius=request.radius,
                                         seed=request.seed)
         if request.svg:
             found = [{**m, "svg": chem.svg(m["smiles"])} for m in found]
         return {"model": self.name, "query": query, "neighbours": found}
+
+
+# ---- the gateway: one HTTP application in front of every model -------------------------------------------------
+
+DEFAULT_GUARD = {"max_body_bytes": 1 << 20, "key_digests": frozenset()}
+
+
+def _guard_settings() -> dict:
+    """The gateway replica's limits and keys. They live on the deployment's instance, not in a module
+    global: Serve ships the ingress class by value, so a global set in ``__init__`` is not the one
+    the middleware would read."""
+    try:
+        return serve.get_replica_context().servable_object.guard
+    except Exception:  # outside a Serve replica (an app under test)
+        return DEFAULT_GUARD
+
+
+def load_api_keys(path: str | None) -> frozenset:
+    """sha256 digests of the keys in ``path`` (one per line; '#' comments) and in ``$SEQLAB_API_KEYS``
+    (comma-separated). Empty: authentication is off."""
+    keys = [k.strip() for k in os.environ.get("SEQLAB_API_KEYS", "").split(",")]
+    if path:
+        p = Path(path).expanduser()
+        if not p.is_file():
+            raise SeqlabError(f"API key file {path} does not exist (expected one key per line)")
+        keys += [line.split("#", 1)[0].strip() for line in p.read_text().splitlines()]
+    return frozenset(hashlib.sha256(k.encode()).hexdigest() for k in keys if k)
+
+
+class Guard:
+    """ASGI middleware in front of every route: the request-size limit and API keys.
+
+    A body over the limit is refused with 413 whether it declares its length or comes chunked (it
+    is read only up to the limit); with keys configured, ``/v1/*`` needs ``X-API-Key`` (or
+    ``Authorization: Bearer``): 401 without one, 403 with a wrong one.
+    """
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        settings = _guard_settings()
+        if settings["key_digests"] and scope["path"].startswith("/v1/"):
+            given = headers.get("x-api-key") or headers.get("authorization", "").removeprefix("Bearer ")
+            if not given.strip():
+                return await _refuse(send, 401, "missing API key; send it in the X-API-Key header")
+            digest = hashlib.sha256(given.strip().encode()).hexdigest()
+            if not any(hmac.compare_digest(digest, d) for d in settings["key_digests"]):
+                return await _refuse(send, 403, "API key not accepted")
+        limit = settings["max_body_bytes"]
+        declared = headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            return await _refuse(send, 413, f"request body has {declared} bytes; at most {limit} are allowed")
+        if scope["method"] in ("POST", "PUT", "PATCH") and not declared:
+            messages, size = [], 0  # chunked: read up to the limit, then hand the messages on
+            while True:
+                message = await receive()
+                messages.append(message)
+                size += len(message.get("body", b""))
+                if size > limit:
+                    return await _refuse(send, 413, f"request body is over {limit} bytes, the most allowed")
+                if message["type"] != "http.request" or not message.get("more_body"):
+                    break
+            replay = iter(messages)
+
+            async def receive_again():
+                return next(replay, None) or await receive()
+
+            return await self.app(scope, receive_again, send)
+        return await self.app(scope, receive, send)
+
+
+async def _refuse(send, status: int, message: str) -> None:
+    body = json.dumps({"error": message}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+api.add_middleware(Guard)
+
+
+class ModelInfo(BaseModel):
+    key: str = Field(description="what a request names: /v1/models/<key>/...")
+    name: str
+    version: int | None
+    task: str
+    kind: str
+    architecture: str
+    labels: list[str]
+    epoch: int
+    device: str
+    metrics: dict[str, float]
+    latent_size: int | None
+    data: str | None
+    max_batch_size: int
+    source: str | None
+    stats: dict[str, int] = Field(description="this replica's classify requests, batches and largest batch")
+
+
+class ModelsResponse(BaseModel):
+    models: list[ModelInfo]
+
+
+@serve.deployment(max_ongoing_requests=512, health_check_period_s=10, ray_actor_options={"num_cpus": 0.5})
+@serve.ingress(api)
+class Gateway:
+    """Routes ``/v1/models/<key>/<task route>`` to that model's deployment; ``/v1/<task route>``
+    goes to the first model of that task. Also the web page (``/``), ``/healthz``, ``/readyz``,
+    ``/v1/models`` and an SVG drawing of any molecule."""
+
+    def __init__(self, models: dict, *, api_keys_file: str | None = None, max_body_bytes: int = 1 << 20,
+                 max_chars: int = 20_000):
+        self.handles = models  # key -> DeploymentHandle
+        self.infos: dict[str, dict] = {}
+        self.max_chars = max_chars
+        self.guard = {"max_body_bytes": int(max_body_bytes), "key_digests": load_api_keys(api_keys_file)}
+
+    async def _all_infos(self) -> dict[str, dict]:
+        missing = [k for k in self.handles if k not in self.infos]
+        if missing:
+            found = await asyncio.gather(*(self.handles[k].info.remote() for k in missing))
+            self.infos.update(zip(missing, found))
+        return {k: self.infos[k] for k in self.handles}  # in the order the models were given
+
+    def _key(self, model: str) -> str:
+        if model in self.handles:
+            return model
+        same_name = [k for k in self.handles if k.split(":")[0] == model]
+        if len(same_name) == 1:
+            return same_name[0]
+        available = ", ".join(self.handles)
+        raise BadInput(404, f"model {model!r} is not served here; available models: {available} "
+                            f"(GET /v1/models lists them with their tasks)")
+
+    async def _pick(self, model: str | None, task: str, route: str) -> str:
+        infos = await self._all_infos()
+        if model is None:
+            key = next((k for k, i in infos.items() if i["task"] == task), None)
+            if key:
+                return key
+            if len(infos) == 1:
+                (key, info), = infos.items()
+                raise BadInput(404, f"/v1/{route} is not served here: model {info['name']!r} is a {info['kind']}; "
+                                    f"use POST /v1/{TASK_ROUTES[info['task']]}")
+            raise BadInput(404, f"no model served here is a {TASK_KINDS[task]}; models: "
+                                + ", ".join(f"{k} ({i['kind']}: POST /v1/models/{k}/{TASK_ROUTES[i['task']]})"
+                                            for k, i in infos.items()))
+        key = self._key(model)
+        info = infos[key]
+        if info["task"] != task:
+            raise BadInput(404, f"model {key!r} is a {info['kind']}, not a {TASK_KINDS[task]}; "
+                                f"use POST /v1/models/{key}/{TASK_ROUTES[info['task']]}")
+        return key
+
+    async def _call(self, model: str | None, task: str, route: str, method: str, request) -> dict:
+        from ray.exceptions import ActorDiedError, ActorUnavailableError, RayActorError
+
+        key = await self._pick(model, task, route)
+        for attempt in range(3):
+            try:
+                return await getattr(self.handles[key], method).remote(request)
+            except BadInput as exc:  # raised in the model's replica
+                raise BadInput(exc.status, exc.message) from None
+            except (ActorDiedError, ActorUnavailableError, RayActorError):
+                # the replica died with the request in flight: inference has no side effects, so retry
+                # on another replica (Serve starts a replacement)
+                if attempt == 2:
+                    raise BadInput(503, f"model {key!r} has no live replica right now; retry shortly") from None
+                await asyncio.sleep(0.2 * (attempt + 1))
+
+    @api.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def page(self) -> HTMLResponse:
+        return HTMLResponse(PAGE)
+
+    @api.get("/healthz")
+    async def healthz(self) -> dict:
+        """Liveness, and what is served; with one model, also its task, labels and metrics."""
+        infos = await self._all_infos()
+        first = next(iter(infos.values()))
+        return {"status": "ok", "models": {k: i["task"] for k, i in infos.items()}, "model": first["name"],
+                "task": first["task"], "labels": first["labels"], "epoch": first["epoch"], "metrics": first["metrics"]}
+
+    @api.get("/readyz")
+    async def readyz(self) -> JSONResponse:
+        """200 when every model has a replica that answers within 5 s, else 503 naming the others."""
+        async def ping(key):
+            try:
+                await asyncio.wait_for(self.handles[key].info.remote(), 5)
+                return key, True
+            except Exception:
+                return key, False
+
+        states = dict(await asyncio.gather(*(ping(k) for k in self.handles)))
+        ready = all(states.values())
+        return JSONResponse(status_code=200 if ready else 503, content={"ready": ready, "models": states})
+
+    @api.get("/v1/models", response_model=ModelsResponse)
+    async def models(self) -> dict:
+        return {"models": list((await self._all_infos()).values())}
+
+    @api.get("/v1/models/{model}", response_model=ModelInfo)
+    async def model_info(self, model: str) -> dict:
+        """The model's card and the live counters of the replica that answers."""
+        await self._all_infos()
+        key = self._key(model)
+        self.infos[key] = await self.handles[key].info.remote()
+        return self.infos[key]
+
+    @api.post("/v1/models/{model}/classify", response_model=ClassifyResponse)
+    async def classify_with(self, model: str, request: ClassifyRequest) -> dict:
+        return await self._call(model, "classify", "classify", "classify", request)
+
+    @api.post("/v1/classify", response_model=ClassifyResponse)
+    async def classify(self, request: ClassifyRequest) -> dict:
+        return await self._call(None, "classify", "classify", "classify", request)
+
+    @api.post("/v1/models/{model}/generate", response_model=GenerateResponse)
+    async def generate_with(self, model: str, request: GenerateRequest) -> dict:
+        return await self._call(model, "generate", "generate", "generate", request)
+
+    @api.post("/v1/generate", response_model=GenerateResponse)
+    async def generate(self, request: GenerateRequest) -> dict:
+        return await self._call(None, "generate", "generate", "generate", request)
+
+    @api.post("/v1/models/{model}/entities/classify", response_model=EntityResponse, response_model_exclude_none=True)
+    async def entities_with(self, model: str, request: EntityRequest) -> dict:
+        return await self._call(model, "entity", "entities/classify", "entities", request)
+
+    @api.post("/v1/entities/classify", response_model=EntityResponse, response_model_exclude_none=True)
+    async def entities(self, request: EntityRequest) -> dict:
+        return await self._call(None, "entity", "entities/classify", "entities", request)
+
+    @api.post("/v1/models/{model}/molecules/sample", response_model=MoleculesResponse, response_model_exclude_none=True)
+    async def sample_with(self, model: str, request: SampleRequest) -> dict:
+        return await self._call(model, "molecule", "molecules/sample", "sample", request)
+
+    @api.post("/v1/molecules/sample", response_model=MoleculesResponse, response_model_exclude_none=True)
+    async def sample(self, request: SampleRequest) -> dict:
+        return await self._call(None, "molecule", "molecules/sample", "sample", request)
+
+    @api.post("/v1/models/{model}/molecules/encode", response_model=EncodeResponse)
+    async def encode_with(self, model: str, request: EncodeRequest) -> dict:
+        return await self._call(model, "molecule", "molecules/encode", "encode", request)
+
+    @api.post("/v1/molecules/encode", response_model=EncodeResponse)
+    async def encode(self, request: EncodeRequest) -> dict:
+        return await self._call(None, "molecule", "molecules/encode", "encode", request)
+
+    @api.post("/v1/models/{model}/molecules/decode", response_model=MoleculesResponse, response_model_exclude_none=True)
+    async def decode_with(self, model: str, request: DecodeRequest) -> dict:
+        return await self._call(model, "molecule", "molecules/decode", "decode", request)
+
+    @api.post("/v1/molecules/decode", response_model=MoleculesResponse, response_model_exclude_none=True)
+    async def decode(self, request: DecodeRequest) -> dict:
+        return await self._call(None, "molecule", "molecules/decode", "decode", request)
+
+    @api.post("/v1/models/{model}/molecules/neighbours", response_model=NeighboursResponse, response_model_exclude_none=True)
+    async def neighbours_with(self, model: str, request: NeighboursRequest) -> dict:
+        return await self._call(model, "molecule", "molecules/neighbours", "neighbours", request)
+
+    @api.post("/v1/molecules/neighbours", response_model=NeighboursResponse, response_model_exclude_none=True)
+    async def neighbours(self, request: NeighboursRequest) -> dict:
+        return await self._call(None, "molecule", "molecules/neighbours", "neighbours", request)
 
     @api.get("/v1/molecules/svg", response_class=Response,
              responses={200: {"content": {"image/svg+xml": {}}, "description": "the molecule drawn by RDKit"}})
@@ -409,19 +722,71 @@ class ModelDeployment:
         canonical = check_smiles([smiles], max_items=1, max_chars=self.max_chars)[0]
         return Response(chem.svg(canonical, size=(width, height)), media_type="image/svg+xml")
 
-    @api.get("/healthz")
-    async def healthz(self) -> dict:
-        meta = self.model.meta
-        return {"status": "ok", "model": self.name, "task": meta["task"], "labels": self.model.labels,
-                "epoch": meta["epoch"] + 1,
-                "metrics": {k: v for k, v in meta["metrics"].items() if k.startswith("val_")}}
+
+def model_deployment(key: str, source: dict, *, num_replicas: int | str = 1, autoscaling: dict | None = None,
+                     gpus: float = 0.0, cpus: float = 1.0, max_batch_size: int = 32, batch_wait_timeout_s: float = 0.01,
+                     max_texts: int = 64, max_chars: int = 20_000):
+    """One model's deployment, named ``model-<key>`` so a Serve config can tune it by name."""
+    options = {"name": "model-" + key.replace(":", "-v"),
+               # room for two full batches in flight, so a batch can fill while the last one runs
+               "max_ongoing_requests": max(64, 2 * max_batch_size),
+               "ray_actor_options": {"num_cpus": cpus, "num_gpus": gpus}}
+    if autoscaling:
+        options["autoscaling_config"] = autoscaling
+    else:
+        options["num_replicas"] = num_replicas
+    return ModelServer.options(**options).bind(source, key, max_texts=max_texts, max_chars=max_chars,
+                                               max_batch_size=max_batch_size,
+                                               batch_wait_timeout_s=batch_wait_timeout_s)
+
+
+def _gpus_per_replica(value) -> float:
+    """``auto``: one GPU per replica when the cluster has GPUs, else none."""
+    if value not in (None, "auto"):
+        return float(value)
+    import ray
+
+    return 1.0 if ray.is_initialized() and ray.cluster_resources().get("GPU", 0) > 0 else 0.0
 
 
 def build_app(args: dict) -> serve.Application:
-    """Application builder for ``serve run seqlab.serve:build_app checkpoint=... [max_texts=...]``."""
+    """Application builder for ``serve run`` and Serve config files.
+
+    ``models``: registry references (``name`` or ``name:version``, a list or comma-separated) with
+    ``registry`` (default ``$SEQLAB_REGISTRY``); or ``checkpoint``: one checkpoint folder, best.json
+    or search folder. Options: ``max_batch_size``, ``batch_wait_timeout_s``, ``num_replicas``,
+    ``min_replicas``/``max_replicas``/``target_ongoing_requests`` (autoscaling), ``gpus_per_replica``,
+    ``cpus_per_replica``, ``max_texts``, ``max_chars``, ``max_body_bytes``, ``api_keys_file``.
+    """
+    from seqlab import registry
+
     args = dict(args)
-    if "checkpoint" not in args:
-        raise SeqlabError("build_app needs checkpoint=<checkpoint folder or best.json>")
-    num_replicas = int(args.pop("num_replicas", 1))
-    kwargs = {k: (float(v) if k == "batch_wait_timeout_s" else int(v)) for k, v in args.items() if k != "checkpoint"}
-    return ModelDeployment.options(num_replicas=num_replicas).bind(args["checkpoint"], **kwargs)
+    if not args.get("models") and not args.get("checkpoint"):
+        raise SeqlabError("build_app needs models=<name[:version],...> (from the registry) or checkpoint=<folder "
+                          "or best.json>")
+    common = {"max_batch_size": int(args.get("max_batch_size", 32)),
+              "batch_wait_timeout_s": float(args.get("batch_wait_timeout_s", 0.01)),
+              "max_texts": int(args.get("max_texts", 64)), "max_chars": int(args.get("max_chars", 20_000)),
+              "gpus": _gpus_per_replica(args.get("gpus_per_replica", "auto")),
+              "cpus": float(args.get("cpus_per_replica", 1))}
+    if args.get("max_replicas"):
+        common["autoscaling"] = {"min_replicas": int(args.get("min_replicas", 1)),
+                                 "max_replicas": int(args["max_replicas"]),
+                                 "target_ongoing_requests": float(args.get("target_ongoing_requests", 16)),
+                                 "upscale_delay_s": float(args.get("upscale_delay_s", 3)),
+                                 "downscale_delay_s": float(args.get("downscale_delay_s", 60))}
+    else:
+        common["num_replicas"] = int(args.get("num_replicas", 1))
+    if args.get("models"):
+        refs = args["models"].split(",") if isinstance(args["models"], str) else list(args["models"])
+        root = args.get("registry") or registry.default_root()
+        sources = {}
+        for text in refs:
+            ref = registry.Ref.parse(text)
+            registry.card(root, ref)  # fails here, naming the registry's models, rather than in a replica
+            sources[str(ref)] = {"registry": root, "ref": str(ref)}
+    else:
+        sources = {"default": {"checkpoint": args["checkpoint"]}}
+    handles = {key: model_deployment(key, src, **common) for key, src in sources.items()}
+    return Gateway.bind(handles, api_keys_file=args.get("api_keys_file"),
+                        max_body_bytes=int(args.get("max_body_bytes", 1 << 20)), max_chars=common["max_chars"])

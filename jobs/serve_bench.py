@@ -1,0 +1,293 @@
+"""Serving benchmark on loopback, all in one run: results/serving.md (+ .json, .png).
+
+    python jobs/serve_bench.py                      # the CFPB LSTM of results/text (its checkpoint)
+    python jobs/serve_bench.py --source <checkpoint, best.json or search folder> --quick
+
+1. Throughput and latency at concurrency 1, 16 and 64 for (a) Serve with dynamic batching,
+   (b) Serve without (max_batch_size 1) and (c) the same model behind plain FastAPI + uvicorn.
+2. 10,000 requests at concurrency 64 (batching on): any 5xx?
+3. A model replica killed under load (2 replicas, concurrency 16): failed requests, time to recover.
+4. 1,000 malformed or hostile requests: all 4xx, and the server still healthy after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import requests
+
+from seqlab import registry
+from seqlab.cluster import free_port, wait_for
+from seqlab.loadtest import hostile_requests, load, send_hostile
+from seqlab.provenance import record
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_RUN = ROOT / "results" / "text" / "runs" / "cfpb-lstm-word2vec.json"
+
+
+def texts_for(checkpoint_meta: dict, n: int = 200) -> list[str]:
+    """Real test-split texts of the model's dataset when they are on this machine, else a few examples."""
+    import pandas as pd
+
+    from seqlab.cli import DEMO_EXAMPLES
+
+    root = Path(checkpoint_meta.get("data", {}).get("root", "/nonexistent"))
+    if (root / "test.parquet").exists():
+        return pd.read_parquet(root / "test.parquet")["text"].head(n).tolist()
+    return DEMO_EXAMPLES
+
+
+class ServeArgs:
+    host, replicas, max_texts, max_chars, cpus_per_replica, max_body_bytes = "127.0.0.1", 1, 64, 20_000, 1, 1 << 20
+    api_keys_file = None
+
+    def __init__(self, port, registry_root, **kw):
+        self.port, self.registry = port, registry_root
+        self.__dict__.update(kw)
+
+
+def measure(url: str, bodies: list[dict], levels: list[int], counts: dict[int, int]) -> list[dict]:
+    rows = []
+    for c in levels:
+        res = load(url, bodies, c, counts[c], warmup=min(4 * c, 100))
+        rows.append(res.row())
+        print(f"  c={c:3d}: {res.rps:7.1f} req/s, p50 {res.pct(50):7.2f} ms, p99 {res.pct(99):7.2f} ms, "
+              f"statuses {res.statuses}", flush=True)
+    return rows
+
+
+def plain_fastapi(checkpoint_dir: str, port: int) -> subprocess.Popen:
+    env = {**os.environ, "SEQLAB_CHECKPOINT": checkpoint_dir}
+    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "--app-dir", str(ROOT / "jobs"), "plain_fastapi:app",
+                             "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"], env=env,
+                            start_new_session=True)
+    wait_for(lambda: _ok(f"http://127.0.0.1:{port}/healthz"), 120, "plain FastAPI app")
+    return proc
+
+
+def _ok(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=2).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def replica_kill(url: str, bodies: list[dict], seconds: float, kill_at: float) -> dict:
+    """Load at concurrency 16 for ``seconds``; SIGKILL one of the model's two replicas at ``kill_at``."""
+    import ray
+    from ray import serve
+    from ray.util.state import list_actors
+
+    result = {}
+
+    def run_load():
+        rate = 200  # requests per second the load could reach is unknown: send until the time is up
+        n = int(seconds * rate)
+        result["load"] = load(url, bodies, 16, n)
+
+    t = threading.Thread(target=run_load)
+    t0 = time.monotonic()
+    t.start()
+    time.sleep(kill_at)
+    replicas = [a for a in list_actors(filters=[("state", "=", "ALIVE")], detail=True)
+                if a.class_name.endswith("model-cfpb")]
+    victim = replicas[0]
+    os.kill(victim.pid, signal.SIGKILL)
+    killed = time.monotonic()
+
+    def running():
+        dep = serve.status().applications["seqlab"].deployments["model-cfpb"]
+        return dep.replica_states.get("RUNNING", 0) == 2 and not [
+            a for a in list_actors(filters=[("state", "=", "ALIVE")]) if a.actor_id == victim.actor_id]
+
+    time.sleep(0.5)
+    wait_for(running, 120, "a replacement replica")
+    recovered = time.monotonic()
+    t.join()
+    res = result["load"]
+    after_kill = [f for f in res.failures if f[0] >= killed - t0 - 0.5]
+    del ray
+    return {"replicas": 2, "concurrency": 16, "requests": res.requests, "wall_s": round(res.wall_s, 1),
+            "killed_at_s": round(killed - t0, 1), "victim_pid": victim.pid, "failed": res.requests - res.statuses.get(200, 0),
+            "failed_after_kill": len(after_kill), "failures": sorted({f[1] for f in res.failures}),
+            "replacement_running_after_s": round(recovered - killed, 1), "statuses": res.row()["statuses"],
+            "p99_ms": round(res.pct(99), 1)}
+
+
+def markdown(out: dict) -> str:
+    prov = out["provenance"]
+    lines = ["# Serving: throughput, latency, faults and hostile input", "",
+             f"Command: `{prov['command']}`  ", f"Commit: `{prov['commit']}`  ", f"Hardware: {prov['hardware']}  ",
+             f"Versions: {prov['versions']}  ",
+             f"Model: `{out['model']['architecture']}` classifier of {out['model']['data']} "
+             f"({out['model']['source']}); requests carry one real test-split text each "
+             f"({out['model']['mean_chars']:.0f} characters on average).  ",
+             "Loopback HTTP; the load generator (aiohttp, closed loop) runs on the same cores as the servers, "
+             "so absolute figures are low; compare the rows with each other.", "",
+             "## Throughput and latency", "",
+             "| setup | concurrency | requests | req/s | p50 ms | p99 ms | statuses |", "|---|---|---|---|---|---|---|"]
+    for setup, rows in out["throughput"].items():
+        for r in rows:
+            lines.append(f"| {setup} | {r['concurrency']} | {r['requests']} | {r['rps']} | {r['p50_ms']} | "
+                         f"{r['p99_ms']} | {r['statuses']} |")
+    g = out["goals"]
+    lines += ["", "![requests/s and p99 against concurrency](serving.png)", "",
+              "## Goals", "",
+              f"- Batching against no batching at concurrency 64: **{g['batching_speedup']:.2f}×** the throughput "
+              f"(goal ≥ 5×), batched p99 **{g['batched_p99_ms']:.1f} ms** (goal ≤ 50 ms): "
+              f"{'met' if g['batching_met'] else 'not met'}.",
+              f"- Serve against plain FastAPI at concurrency 1 (p50): **{g['latency_ratio_c1']:.2f}×** (goal ≤ 1.3×): "
+              f"{'met' if g['latency_met'] else 'not met'}.", "",
+              "## 10,000 requests at concurrency 64 (batching on)", "",
+              f"{out['sustained']['requests']} requests in {out['sustained']['wall_s']:.1f} s "
+              f"({out['sustained']['rps']} req/s, p99 {out['sustained']['p99_ms']} ms); statuses "
+              f"{out['sustained']['statuses']}; 5xx or failed connections: **{out['sustained']['server_errors']}**.", "",
+              "## A replica killed under load", "",
+              f"Two model replicas, concurrency 16; one replica process SIGKILLed {out['kill']['killed_at_s']} s in. "
+              f"Failed requests: **{out['kill']['failed']}** of {out['kill']['requests']} "
+              f"({', '.join(out['kill']['failures']) or 'none'}); the gateway retries a request whose replica died. "
+              f"Serve had a replacement replica running **{out['kill']['replacement_running_after_s']} s** after the "
+              f"kill; p99 over the whole run {out['kill']['p99_ms']} ms.", "",
+              "## 1,000 malformed or hostile requests", "",
+              "| kind | statuses |", "|---|---|"]
+    for kind, counts in out["hostile"]["by_kind"].items():
+        lines.append(f"| {kind} | {counts} |")
+    h = out["hostile"]
+    lines += ["", f"All 4xx: **{h['all_4xx']}** ({h['total']} requests). Afterwards `/healthz` answered "
+                  f"{h['healthz_after']} and a valid request {h['valid_after']}."]
+    return "\n".join(lines) + "\n"
+
+
+def plot(out: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
+    for setup, rows in out["throughput"].items():
+        cs = [r["concurrency"] for r in rows]
+        a.plot(cs, [r["rps"] for r in rows], marker="o", label=setup)
+        b.plot(cs, [r["p99_ms"] for r in rows], marker="o", label=setup)
+    a.set(xscale="log", xlabel="concurrent clients", ylabel="requests/s", title="throughput")
+    b.set(xscale="log", yscale="log", xlabel="concurrent clients", ylabel="p99 latency (ms)", title="p99 latency")
+    b.axhline(50, color="grey", ls="--", lw=1)
+    for ax in (a, b):
+        ax.set_xticks([1, 16, 64], ["1", "16", "64"])
+        ax.grid(alpha=0.3)
+    a.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog=__doc__.split("\n", 2)[2])
+    p.add_argument("--source", help="checkpoint, best.json or search folder (default: the CFPB LSTM of "
+                                    "results/text/runs/cfpb-lstm-word2vec.json)")
+    p.add_argument("--quick", action="store_true", help="a tenth of the requests (a smoke run; not for the table)")
+    p.add_argument("--max-batch-size", type=int, default=32)
+    p.add_argument("--batch-wait-timeout-s", type=float, default=0.005)
+    p.add_argument("--out", default=str(ROOT / "results" / "serving.md"))
+    args = p.parse_args(argv)
+    from ray import serve
+
+    from seqlab.checkpoint import local_dir, read_meta
+    from seqlab.cli import start_serve
+    from seqlab.runner import init_ray
+
+    source = args.source or json.loads(DEFAULT_RUN.read_text())["checkpoint"]
+    scale = 10 if args.quick else 1
+    counts = {1: 300 // scale, 16: 2000 // scale, 64: 4000 // scale}
+    tmp = Path(tempfile.mkdtemp(prefix="seqlab-bench-"))
+    root = str(tmp / "registry")
+    card = registry.promote(source, "cfpb", root)
+    with local_dir(registry.uri(root, "cfpb")) as d:
+        meta = read_meta(d)
+        checkpoint_dir = str(tmp / "checkpoint")
+        import shutil
+
+        shutil.copytree(d, checkpoint_dir)
+    texts = texts_for(meta)
+    bodies = [{"texts": [t]} for t in texts]
+    out = {"provenance": record(["python", "jobs/serve_bench.py", *(argv if argv is not None else sys.argv[1:])]),
+           "model": {"architecture": card["model"]["name"], "data": card["data"].get("name"), "source": source,
+                     "mean_chars": sum(map(len, texts)) / len(texts)},
+           "settings": {"max_batch_size": args.max_batch_size, "batch_wait_timeout_s": args.batch_wait_timeout_s,
+                        "counts": counts},
+           "throughput": {}}
+    init_ray()
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    levels = [1, 16, 64]
+
+    print("(a) Serve, dynamic batching", flush=True)
+    start_serve(["cfpb"], ServeArgs(port, root, max_batch_size=args.max_batch_size,
+                                    batch_wait_timeout_s=args.batch_wait_timeout_s))
+    out["throughput"]["Serve, batching"] = measure(f"{url}/v1/classify", bodies, levels, counts)
+
+    print("(b) Serve, no batching", flush=True)
+    start_serve(["cfpb"], ServeArgs(port, root, max_batch_size=1, batch_wait_timeout_s=0.0))
+    out["throughput"]["Serve, no batching"] = measure(f"{url}/v1/classify", bodies, levels, counts)
+    serve.shutdown()
+
+    print("(c) plain FastAPI + uvicorn", flush=True)
+    plain_port = free_port()
+    proc = plain_fastapi(checkpoint_dir, plain_port)
+    try:
+        out["throughput"]["plain FastAPI"] = measure(f"http://127.0.0.1:{plain_port}/v1/classify", bodies, levels,
+                                                     counts)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait()
+
+    print("10,000 requests at concurrency 64", flush=True)
+    start_serve(["cfpb"], ServeArgs(port, root, max_batch_size=args.max_batch_size,
+                                    batch_wait_timeout_s=args.batch_wait_timeout_s))
+    res = load(f"{url}/v1/classify", bodies, 64, 10_000 // scale)
+    out["sustained"] = {**res.row(), "wall_s": res.wall_s, "server_errors": res.server_errors}
+    print(f"  {out['sustained']}", flush=True)
+
+    print("a replica killed under load", flush=True)
+    start_serve(["cfpb"], ServeArgs(port, root, replicas=2, max_batch_size=args.max_batch_size,
+                                    batch_wait_timeout_s=args.batch_wait_timeout_s))
+    out["kill"] = replica_kill(f"{url}/v1/classify", bodies, seconds=30 / (scale ** 0.5), kill_at=8 / (scale ** 0.5))
+    print(f"  {out['kill']}", flush=True)
+
+    print("1,000 hostile requests", flush=True)
+    cases = hostile_requests(1000 // scale, seed=0)
+    by_kind = send_hostile(url, cases)
+    healthz = requests.get(f"{url}/healthz", timeout=30).status_code
+    valid = requests.post(f"{url}/v1/classify", json=bodies[0], timeout=30).status_code
+    all_4xx = all(s.isdigit() and 400 <= int(s) < 500 for counts_ in by_kind.values() for s in counts_)
+    out["hostile"] = {"total": len(cases), "by_kind": by_kind, "all_4xx": all_4xx, "healthz_after": healthz,
+                      "valid_after": valid}
+    print(f"  all 4xx: {all_4xx}; {by_kind}", flush=True)
+    serve.shutdown()
+
+    rows = {s: {r["concurrency"]: r for r in rs} for s, rs in out["throughput"].items()}
+    speedup = rows["Serve, batching"][64]["rps"] / rows["Serve, no batching"][64]["rps"]
+    ratio = rows["Serve, batching"][1]["p50_ms"] / rows["plain FastAPI"][1]["p50_ms"]
+    out["goals"] = {"batching_speedup": speedup, "batched_p99_ms": rows["Serve, batching"][64]["p99_ms"],
+                    "batching_met": speedup >= 5 and rows["Serve, batching"][64]["p99_ms"] <= 50,
+                    "latency_ratio_c1": ratio, "latency_met": ratio <= 1.3}
+    target = Path(args.out)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.with_suffix(".json").write_text(json.dumps(out, indent=2))
+    plot(out, target.with_suffix(".png"))
+    target.write_text(markdown(out))
+    print(f"wrote {target}", flush=True)
+    return out
+
+
+if __name__ == "__main__":
+    main()
