@@ -113,6 +113,12 @@ def test_concurrent_requests_are_batched_per_model(url):
     ("/v1/models/cfpb/classify", {"json": [1, 2]}, 422, "body is not a JSON object"),
     ("/v1/models/cfpb/classify", {"data": b"\xff\xfe", "headers": {"Content-Type": "application/json"}}, 422,
      "not valid JSON"),
+    ("/v1/models/cfpb/classify", {"data": b'{"texts": ["\\ud800 lone"]}', "headers": {"Content-Type": "application/json"}},
+     422, "unpaired surrogate"),
+    ("/v1/models/cfpb/classify", {"data": b'{"texts": ["\xed\xa0\x80"]}', "headers": {"Content-Type": "application/json"}},
+     422, "unpaired surrogate"),
+    ("/v1/models/cfpb/classify", {"data": b'{"texts": ["\xff"]}', "headers": {"Content-Type": "application/json"}},
+     400, "not UTF-8 JSON"),
     ("/v1/models/writer/generate", {"json": {"category": "nope"}}, 422, "nope"),
     ("/v1/models/writer/generate", {"json": {"length": -1}}, 422, "length"),
     ("/v1/models/mols/molecules/encode", {"json": {"smiles": ["C1CC"]}}, 422, "is not a valid molecule"),
@@ -129,6 +135,19 @@ def test_unicode_edge_cases_are_answered(url):
         r = post(url, "/v1/models/cfpb/classify", {"texts": [text]})
         assert r.status_code == 200, (text, r.text)
     assert requests.get(f"{url}/healthz", timeout=30).status_code == 200
+
+
+def test_hostile_requests_all_get_4xx_and_the_server_stays_healthy(url):
+    from seqlab.loadtest import hostile_requests, send_hostile
+
+    cases = hostile_requests(140, seed=1, max_texts=Args.max_texts, max_chars=Args.max_chars,
+                             max_body_bytes=Args.max_body_bytes)
+    assert len({kind for kind, *_ in cases}) == 14  # every kind of abuse is in the sample
+    by_kind = send_hostile(url, cases, concurrency=8)
+    statuses = {s for counts in by_kind.values() for s in counts}
+    assert all(s.isdigit() and 400 <= int(s) < 500 for s in statuses), by_kind
+    assert requests.get(f"{url}/healthz", timeout=30).status_code == 200
+    assert post(url, "/v1/classify", {"texts": ["still answering"]}).status_code == 200
 
 
 def test_the_page_is_served(url):

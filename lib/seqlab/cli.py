@@ -167,10 +167,16 @@ def start_serve(source: str | list[str], args) -> str:
     from seqlab.runner import init_ray
     from seqlab.serve import build_app
 
-    chosen = ({"models": source, "registry": getattr(args, "registry", None)} if isinstance(source, list)
-              else {"checkpoint": source})
-    app = build_app({**chosen, **serve_options(args)})  # bad references fail here, before Ray starts
+    if isinstance(source, list):
+        from seqlab import registry
+
+        chosen = {"models": source, "registry": getattr(args, "registry", None) or registry.default_root()}
+        for ref in source:
+            registry.card(chosen["registry"], ref)  # a bad reference fails here, before Ray starts
+    else:
+        chosen = {"checkpoint": source}
     init_ray()
+    app = build_app({**chosen, **serve_options(args)})  # after Ray: replicas get a CPU share that fits
     serve.start(http_options={"host": args.host, "port": args.port})
     serve.run(app, name="seqlab", route_prefix="/")
     return f"http://{'127.0.0.1' if args.host in ('0.0.0.0', '::') else args.host}:{args.port}"
@@ -258,7 +264,7 @@ def serve_config(args, root: str) -> str:
     for ref in refs:
         deployments.append({"name": "model-" + str(ref).replace(":", "-v"), "max_ongoing_requests": max(64, 2 * batch),
                             "autoscaling_config": autoscaling,
-                            "ray_actor_options": {"num_cpus": args.cpus_per_replica,
+                            "ray_actor_options": {"num_cpus": args.cpus_per_replica or 1.0,
                                                   "num_gpus": float(args.gpus_per_replica or 0)}})
     app_args = {"models": [str(r) for r in refs], "registry": root, **options,
                 "min_replicas": autoscaling["min_replicas"], "max_replicas": autoscaling["max_replicas"],
@@ -418,7 +424,8 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
                    help="autoscaling: requests per replica to aim for (default: 16)")
     g.add_argument("--gpus-per-replica", type=float,
                    help="GPUs per model replica (default: 1 when the cluster has GPUs, else 0; 0.5 shares one)")
-    g.add_argument("--cpus-per-replica", type=float, default=1.0, help="CPUs each model replica reserves (default: 1)")
+    g.add_argument("--cpus-per-replica", type=float,
+                   help="CPUs each model replica reserves (default: 1, or an equal share when that would not fit)")
     g.add_argument("--api-keys-file", help="require an X-API-Key header on /v1/*: one accepted key per line "
                                            "(also $SEQLAB_API_KEYS, comma-separated); off when neither is set")
 

@@ -208,6 +208,9 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResp
     """Unknown routes and methods answer in the same ``{"error": ...}`` shape as everything else."""
     if exc.status_code == 404:
         msg = f"no route {request.method} {request.url.path[:200]}; the routes are listed at /docs"
+    elif exc.status_code == 400:  # FastAPI could not read the body at all
+        shape = EXPECTED.get(re.sub(r"^/v1/models/[^/]+/", "/v1/", request.url.path), "a JSON object")
+        msg = f"body could not be parsed: it is not UTF-8 JSON, or it is nested too deeply; expected {shape}"
     elif exc.status_code == 405:
         msg = f"{request.method} is not allowed on {request.url.path[:200]}; the routes are listed at /docs"
     else:
@@ -606,6 +609,11 @@ class Gateway:
         from ray.exceptions import ActorDiedError, ActorUnavailableError, RayActorError
 
         key = await self._pick(model, task, route)
+        try:  # JSON lets "\\ud800" through; such text cannot be encoded, so it is refused here, not mid-flight
+            json.dumps(request.model_dump(), ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise BadInput(422, f"the body holds an unpaired surrogate ({exc.object[exc.start:exc.end]!r}), which "
+                                f"is not valid Unicode; send UTF-8 text") from None
         for attempt in range(3):
             try:
                 return await getattr(self.handles[key], method).remote(request)
@@ -749,6 +757,17 @@ def _gpus_per_replica(value) -> float:
     return 1.0 if ray.is_initialized() and ray.cluster_resources().get("GPU", 0) > 0 else 0.0
 
 
+def _cpus_per_replica(value, replicas: int) -> float:
+    """``auto`` (or unset): one CPU per replica, or an equal share when every replica of every model
+    would not otherwise fit beside the gateway (a laptop serving several models)."""
+    if value not in (None, "auto"):
+        return float(value)
+    import ray
+
+    total = ray.cluster_resources().get("CPU", 1.0) if ray.is_initialized() else float(os.cpu_count() or 1)
+    return max(0.1, min(1.0, round((total - 0.5) / max(replicas, 1), 2)))
+
+
 def build_app(args: dict) -> serve.Application:
     """Application builder for ``serve run`` and Serve config files.
 
@@ -756,7 +775,7 @@ def build_app(args: dict) -> serve.Application:
     ``registry`` (default ``$SEQLAB_REGISTRY``); or ``checkpoint``: one checkpoint folder, best.json
     or search folder. Options: ``max_batch_size``, ``batch_wait_timeout_s``, ``num_replicas``,
     ``min_replicas``/``max_replicas``/``target_ongoing_requests`` (autoscaling), ``gpus_per_replica``,
-    ``cpus_per_replica``, ``max_texts``, ``max_chars``, ``max_body_bytes``, ``api_keys_file``.
+    ``cpus_per_replica`` (default: 1, or a share that fits), ``max_texts``, ``max_chars``, ``max_body_bytes``, ``api_keys_file``.
     """
     from seqlab import registry
 
@@ -768,7 +787,7 @@ def build_app(args: dict) -> serve.Application:
               "batch_wait_timeout_s": float(args.get("batch_wait_timeout_s", 0.01)),
               "max_texts": int(args.get("max_texts", 64)), "max_chars": int(args.get("max_chars", 20_000)),
               "gpus": _gpus_per_replica(args.get("gpus_per_replica", "auto")),
-              "cpus": float(args.get("cpus_per_replica", 1))}
+              "cpus": args.get("cpus_per_replica")}
     if args.get("max_replicas"):
         common["autoscaling"] = {"min_replicas": int(args.get("min_replicas", 1)),
                                  "max_replicas": int(args["max_replicas"]),
@@ -787,6 +806,8 @@ def build_app(args: dict) -> serve.Application:
             sources[str(ref)] = {"registry": root, "ref": str(ref)}
     else:
         sources = {"default": {"checkpoint": args["checkpoint"]}}
+    most = common.get("autoscaling", {}).get("max_replicas") or common.get("num_replicas", 1)
+    common["cpus"] = _cpus_per_replica(common["cpus"], len(sources) * most)
     handles = {key: model_deployment(key, src, **common) for key, src in sources.items()}
     return Gateway.bind(handles, api_keys_file=args.get("api_keys_file"),
                         max_body_bytes=int(args.get("max_body_bytes", 1 << 20)), max_chars=common["max_chars"])
