@@ -146,7 +146,9 @@ def s3_client():
     s = s3_settings()
     config = Config(connect_timeout=s["timeout_s"], read_timeout=s["timeout_s"],
                     retries={"max_attempts": s["retries"], "mode": "standard"})
-    return boto3.client("s3", endpoint_url=s["endpoint"], region_name=s["region"], config=config)
+    # a new session each time: boto3's default session keeps the first credentials it found, so a
+    # changed environment (rotated keys, another endpoint) would otherwise sign with stale ones
+    return boto3.session.Session().client("s3", endpoint_url=s["endpoint"], region_name=s["region"], config=config)
 
 
 def ensure_bucket(uri: str) -> None:
