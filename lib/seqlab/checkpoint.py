@@ -12,7 +12,6 @@ refused, never loaded.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from contextlib import contextmanager
@@ -24,6 +23,7 @@ from safetensors.torch import load_file, save_file
 
 from seqlab import tokenizer as tokenizers
 from seqlab.errors import SeqlabError
+from seqlab.storage import sha256_of
 from seqlab.models import build_model, entry
 
 
@@ -35,16 +35,8 @@ def save(path: Path, *, model: nn.Module, optimizer: torch.optim.Optimizer | Non
     if optimizer is not None:
         torch.save(optimizer.state_dict(), path / "optimizer.pt")
     (path / "tokenizer.json").write_text(json.dumps(tokenizer))
-    files = {f.name: sha256(f) for f in sorted(path.iterdir()) if f.name != "meta.json"}
+    files = {f.name: sha256_of(f) for f in sorted(path.iterdir()) if f.name != "meta.json"}
     (path / "meta.json").write_text(json.dumps({**meta, "saved_at": time.time(), "files": files}, indent=2))
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def verify(path: Path, optional: tuple[str, ...] = ()) -> dict:
@@ -62,7 +54,7 @@ def verify(path: Path, optional: tuple[str, ...] = ()) -> dict:
             if name in optional:
                 continue
             raise SeqlabError(f"checkpoint {path} is incomplete: {name} is missing")
-        if sha256(path / name) != digest:
+        if sha256_of(path / name) != digest:
             raise SeqlabError(f"checkpoint {path} is corrupt or half-written: {name} does not match its checksum")
     return meta
 

@@ -233,7 +233,7 @@ def cmd_registry(cfg: dict, args) -> dict:
         return {"models": rows}
     if args.action == "show":
         card = registry.card(root, args.ref)
-        print(json.dumps({k: v for k, v in card.items()}, indent=2), flush=True)
+        print(json.dumps(card, indent=2), flush=True)
         return {"card": card}
     text = serve_config(args, root)  # serve-config
     if args.out:
@@ -251,6 +251,7 @@ def serve_config(args, root: str) -> str:
 
     from seqlab import registry
     from seqlab.provenance import git_commit
+    from seqlab.serve import deployment_name, max_ongoing
 
     refs = [registry.Ref.parse(m) for m in args.models.split(",") if m.strip()]
     for ref in refs:
@@ -262,7 +263,7 @@ def serve_config(args, root: str) -> str:
     deployments = [{"name": "Gateway", "num_replicas": 1, "max_ongoing_requests": 512}]
     batch = args.max_batch_size
     for ref in refs:
-        deployments.append({"name": "model-" + str(ref).replace(":", "-v"), "max_ongoing_requests": max(64, 2 * batch),
+        deployments.append({"name": deployment_name(str(ref)), "max_ongoing_requests": max_ongoing(batch),
                             "autoscaling_config": autoscaling,
                             "ray_actor_options": {"num_cpus": args.cpus_per_replica or 1.0,
                                                   "num_gpus": float(args.gpus_per_replica or 0)}})

@@ -35,7 +35,7 @@ import pyarrow.fs as pa_fs
 import pyarrow.parquet as pq
 
 from seqlab.errors import SeqlabError
-from seqlab.storage import open_fs
+from seqlab.storage import open_fs, sha256_of
 
 SPLITS = ("train", "validation", "test")
 # A built-in without a test file gets this fixed share of its rows as test split.
@@ -580,14 +580,6 @@ MOSES_SCAFFOLDS = BuiltinDataset(
 
 BUILTIN = {d.name: d for d in (CFPB, DRUGS_RATING, DRUGS_CONDITION, SENTENCES5, SENTENCES2, BIONLP_ENTITIES,
                                BIONLP_TRIGGERS, DRUGS_TARGET, MOSES, MOSES_SCAFFOLDS)}
-
-
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def fetch_artifact(artifact: Artifact, cache_dir: Path | None = None) -> Path:

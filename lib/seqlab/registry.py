@@ -110,13 +110,11 @@ def uri(root: str, ref: Ref | str) -> str:
 
 def verify(folder: Path, card_: dict) -> None:
     """Every file of a downloaded version against the card's checksums."""
-    from seqlab.checkpoint import sha256
-
     for name, digest in card_["files"].items():
         path = Path(folder) / name
         if not path.exists():
             raise SeqlabError(f"model {card_['name']}:{card_['version']} is incomplete: {name} is missing")
-        if sha256(path) != digest:
+        if storage.sha256_of(path) != digest:
             raise SeqlabError(f"model {card_['name']}:{card_['version']} is corrupt: {name} does not match the "
                               f"checksum in its card")
 
@@ -157,7 +155,7 @@ def pick_best(source: str, metric: str | None = None, mode: str | None = None) -
 def promote(source: str, name: str, root: str | None = None, *, metric: str | None = None,
             mode: str | None = None) -> dict:
     """Copy the best checkpoint of ``source`` into the registry as the next version of ``name``."""
-    from seqlab.checkpoint import local_dir, sha256
+    from seqlab.checkpoint import local_dir
     from seqlab.checkpoint import verify as verify_checkpoint
     from seqlab.provenance import git_commit
 
@@ -174,7 +172,7 @@ def promote(source: str, name: str, root: str | None = None, *, metric: str | No
         have = versions(root, ref.name)
         version = (have[-1] if have else 0) + 1
         dest = _version_dir(root, ref.name, version)
-        files = {f: sha256(Path(d) / f) for f in FILES}
+        files = {f: storage.sha256_of(Path(d) / f) for f in FILES}
         for f in FILES:
             storage.write_bytes(storage.join(dest, f), (Path(d) / f).read_bytes())
     metrics = {k: v for k, v in meta.get("metrics", {}).items() if k.startswith(("val_", "test_", "train_loss"))}

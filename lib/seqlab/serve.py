@@ -731,13 +731,21 @@ class Gateway:
         return Response(chem.svg(canonical, size=(width, height)), media_type="image/svg+xml")
 
 
+def deployment_name(key: str) -> str:
+    """``model-<name>`` or ``model-<name>-v<version>``: what a Serve config tunes a model by."""
+    return "model-" + key.replace(":", "-v")
+
+
+def max_ongoing(max_batch_size: int) -> int:
+    """Room for two full batches in flight, so a batch can fill while the last one runs."""
+    return max(64, 2 * max_batch_size)
+
+
 def model_deployment(key: str, source: dict, *, num_replicas: int | str = 1, autoscaling: dict | None = None,
                      gpus: float = 0.0, cpus: float = 1.0, max_batch_size: int = 32, batch_wait_timeout_s: float = 0.01,
                      max_texts: int = 64, max_chars: int = 20_000):
     """One model's deployment, named ``model-<key>`` so a Serve config can tune it by name."""
-    options = {"name": "model-" + key.replace(":", "-v"),
-               # room for two full batches in flight, so a batch can fill while the last one runs
-               "max_ongoing_requests": max(64, 2 * max_batch_size),
+    options = {"name": deployment_name(key), "max_ongoing_requests": max_ongoing(max_batch_size),
                "ray_actor_options": {"num_cpus": cpus, "num_gpus": gpus}}
     if autoscaling:
         options["autoscaling_config"] = autoscaling

@@ -11,6 +11,7 @@ the same settings.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import tempfile
@@ -68,6 +69,15 @@ def ray_storage(uri: str) -> dict:
 def to_uri(path: str, fs: pa_fs.FileSystem | None) -> str:
     """A path Ray reports on ``fs`` (S3 paths come without a scheme) as a URI :func:`open_fs` reads."""
     return f"s3://{path}" if isinstance(fs, pa_fs.S3FileSystem) and not is_remote(path) else path
+
+
+def sha256_of(path: Path) -> str:
+    """sha256 of a local file, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def join(uri: str, *parts: str) -> str:
