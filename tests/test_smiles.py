@@ -1,6 +1,8 @@
 import os
 import random
 import re
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -111,6 +113,23 @@ def test_canonicalise_in_a_pool_matches_one_process(monkeypatch, capfd):
     monkeypatch.setattr(smiles_mod, "POOL_MIN", 10)
     assert canonicalise(inputs, processes=2) == alone
     assert capfd.readouterr().err == ""
+
+
+def test_pool_in_a_ray_driver_exits_quietly():
+    """A process that ran ``ray.init()`` has Ray's SIGTERM handler, which prints a stack trace;
+    forked pool workers inherit it, so the pool must let them exit rather than terminate them.
+    Whether a terminated worker prints is a race, hence six pools."""
+    script = (
+        "import ray; ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)\n"
+        "import seqlab.smiles as s; s.POOL_MIN = 10\n"
+        "for _ in range(6): print(s.canonicalise(['OCC', 'c1ccc'] * 200, processes=2)[0][:2])\n"
+        "ray.shutdown()\n")
+    lib = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(smiles_mod.__file__))))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([lib, os.environ.get("PYTHONPATH", "")]))
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().endswith("['CCO', None]")
+    assert "SIGTERM" not in done.stderr, done.stderr
 
 
 def test_molecules_too_long_for_a_model_are_refused():

@@ -118,6 +118,10 @@ def canonicalise(smiles: Sequence[str], *, processes: int | None = None
         chunks = [smiles[i:i + size] for i in range(0, len(smiles), size)]
         with multiprocessing.get_context("fork").Pool(processes) as pool:
             pairs = [p for part in pool.imap(_canonical_chunk, chunks) for p in part]
+            # let the workers exit on their own: the pool's exit SIGTERMs live ones, and a fork
+            # of a process with Ray's signal handlers prints a stack trace for that
+            pool.close()
+            pool.join()
     return [c for c, _ in pairs], [r for _, r in pairs]
 
 
