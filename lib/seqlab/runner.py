@@ -30,6 +30,10 @@ def init_ray(**kwargs) -> None:
 
     # Train V2 copies worker prints into its logger as well; keep one copy of our progress lines
     os.environ.setdefault("RAY_TRAIN_ENABLE_PRINT_PATCH", "0")
+    # Ray starts workers at nice 15, below its own bookkeeping processes; on a machine with few cores
+    # those then preempt a training worker's threads mid-step (0.84x the plain loop's throughput on
+    # 2 cores, 0.94x at nice 0: results/perf/train.md). Applies to the instance started here.
+    os.environ.setdefault("RAY_worker_niceness", "0")
     if not ray.is_initialized():
         ray.init(log_to_driver=True, **kwargs)
 
@@ -214,6 +218,16 @@ def check_resumable(run_path: str, sig: str) -> None:
                           f"{sig}); keep its settings to resume it, or choose a new --name")
 
 
+def model_kwargs(inputs: dict, model_cfg: ModelConfig) -> dict:
+    """The model's keyword arguments: its options plus the sizes the data sets."""
+    kwargs = model_cfg.kwargs()
+    if entry(model_cfg.model).takes_max_len:  # generators stop there; the autoencoder's width
+        kwargs["max_len"] = inputs["data_config"]["max_len"]
+    if inputs["embeddings"] is not None:
+        kwargs["embed_dim"] = inputs["embeddings"].shape[1]
+    return kwargs
+
+
 def fit(inputs: dict, model_cfg: ModelConfig, train_cfg: TrainConfig, *, name: str | None = None,
         storage_path: str | None = None, callbacks: list | None = None, metric: tuple[str, str] | None = None):
     """Train with Ray Train; returns the ``ray.train.Result``.
@@ -230,11 +244,7 @@ def fit(inputs: dict, model_cfg: ModelConfig, train_cfg: TrainConfig, *, name: s
     task = make_task(inputs["task"], len(inputs["labels"]))
     score, order = metric or (task.metric, task.mode)
 
-    kwargs = model_cfg.kwargs()
-    if entry(model_cfg.model).takes_max_len:  # generators stop there; the autoencoder's width
-        kwargs["max_len"] = inputs["data_config"]["max_len"]
-    if inputs["embeddings"] is not None:
-        kwargs["embed_dim"] = inputs["embeddings"].shape[1]
+    kwargs = model_kwargs(inputs, model_cfg)
     # build once on the driver so a bad model option fails here, in one line, not in every worker
     build_model(model_cfg.model, vocab_size=inputs["vocab_size"], num_classes=len(inputs["labels"]),
                 **kwargs)

@@ -1,0 +1,163 @@
+"""What the benchmarks of ``jobs/bench_*.py`` share: the data each model is measured on, the plain
+PyTorch loop Ray Train is measured against, the timing of the data pipeline's stages, and the
+Markdown + CSV tables of ``results/perf/``.
+
+The plain loop is what a user would write without Ray: the same model, data, batches and
+optimizer as :func:`seqlab.train.train_loop_per_worker`, with nothing around it.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from seqlab.config import DataConfig, ModelConfig, TrainConfig
+from seqlab.models import MODELS, build_model, entry
+from seqlab.tasks import EncodedSplit, make_task
+
+# the data each task's models are measured on (built-in datasets, cut to --rows rows per split)
+TASK_DATA = {"classify": "cfpb", "generate": "sentences2", "entity": "bionlp-entities", "molecule": "moses"}
+
+
+def bench_configs(model: str, *, rows: int, max_len: int, **model_options) -> tuple[DataConfig, ModelConfig]:
+    task = entry(model).task
+    # SMILES are short; a molecule model's --max-len must hold the longest molecule
+    data_cfg = DataConfig(dataset=TASK_DATA[task], limit=rows, max_len=max(max_len, 100) if task == "molecule"
+                          else max_len)
+    return data_cfg, ModelConfig(model=model, **model_options)
+
+
+def all_models() -> list[str]:
+    return list(MODELS)
+
+
+def new_model(inputs: dict, model_cfg: ModelConfig, device: torch.device) -> torch.nn.Module:
+    """The model :func:`seqlab.runner.fit` trains, with the same initial weights (seeded by the caller)."""
+    from seqlab.runner import model_kwargs
+
+    model = build_model(model_cfg.model, vocab_size=inputs["vocab_size"], num_classes=len(inputs["labels"]),
+                        **model_kwargs(inputs, model_cfg))
+    if inputs["embeddings"] is not None:
+        with torch.no_grad():
+            model.embed.weight.copy_(torch.tensor(inputs["embeddings"]))
+    return model.to(device)
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def plain_fit(inputs: dict, model_cfg: ModelConfig, train_cfg: TrainConfig, *, threads: int,
+              device: torch.device = torch.device("cpu")) -> dict:
+    """Train as a plain PyTorch loop would; per-epoch throughput of the training steps and the run's wall time."""
+    from seqlab.train import bucket_batches, evaluate
+
+    torch.set_num_threads(threads)
+    t_run = time.perf_counter()
+    task = make_task(inputs["task"], len(inputs["labels"]))
+    train, val = (EncodedSplit(**inputs["data"][s]) for s in ("train", "validation"))
+    torch.manual_seed(train_cfg.seed)
+    model = new_model(inputs, model_cfg, device)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad],
+                                  lr=train_cfg.lr or entry(model_cfg.model).lr, weight_decay=train_cfg.weight_decay)
+    epochs = []
+    for epoch in range(train_cfg.epochs):
+        model.train()
+        torch.manual_seed(train_cfg.seed * 1000 + epoch)
+        batches = bucket_batches(train.lengths, train_cfg.batch_size, seed=train_cfg.seed * 1000 + epoch)
+        t0, seen, tokens = time.perf_counter(), 0, 0
+        for idx in batches:
+            batch = {k: v.to(device, non_blocking=True) for k, v in task.collate(train, idx).items()}
+            loss = task.loss(task.forward(model, batch), batch)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if train_cfg.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), train_cfg.grad_clip)
+            optimizer.step()
+            seen += len(idx)
+            tokens += int(train.lengths[idx].sum())
+        sync(device)
+        dt = time.perf_counter() - t0
+        evaluate(model, val, task, device=device)  # the job validates every epoch too
+        epochs.append({"epoch": epoch + 1, "train_samples_per_s": seen / dt, "train_tokens_per_s": tokens / dt,
+                       "epoch_time_s": dt})
+    return {"epochs": epochs, "wall_s": time.perf_counter() - t_run}
+
+
+def profile_pipeline(inputs: dict, frame: pd.DataFrame, model_cfg: ModelConfig, train_cfg: TrainConfig, *,
+                     threads: int, device: torch.device = torch.device("cpu"), max_batches: int = 40) -> dict:
+    """Milliseconds per batch of each stage of the input pipeline and of the model step.
+
+    tokenise: text -> ids of one batch's worth of rows (done once, before training, in the job);
+    collate: ids -> padded tensors; to_device: host -> device copy; step: forward, backward, optimizer.
+    Each stage is timed on its own (with a device sync), over the same length-bucketed batches.
+    """
+    from seqlab import tokenizer as tokenizers
+    from seqlab.tasks import label_ids
+    from seqlab.train import bucket_batches
+
+    torch.set_num_threads(threads)
+    task = make_task(inputs["task"], len(inputs["labels"]))
+    train = EncodedSplit(**inputs["data"]["train"])
+    tok = tokenizers.from_dict(inputs["tokenizer"])
+    labels = label_ids(frame["label"], inputs["labels"]) if "label" in frame else np.zeros(len(frame), np.int64)
+    t0 = time.perf_counter()
+    task.encode_frame(tok, frame, labels, max_len=inputs["data_config"]["max_len"])
+    per_row = (time.perf_counter() - t0) / max(len(frame), 1)
+
+    torch.manual_seed(train_cfg.seed)
+    model = new_model(inputs, model_cfg, device)
+    model.train()
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad],
+                                  lr=train_cfg.lr or entry(model_cfg.model).lr)
+    batches = bucket_batches(train.lengths, train_cfg.batch_size, seed=train_cfg.seed)[:max_batches]
+    spent = {"collate": 0.0, "to_device": 0.0, "step": 0.0}
+    rows = 0
+    for i, idx in enumerate(batches):
+        t0 = time.perf_counter()
+        host = task.collate(train, idx)
+        t1 = time.perf_counter()
+        batch = {k: v.to(device, non_blocking=True) for k, v in host.items()}
+        sync(device)
+        t2 = time.perf_counter()
+        loss = task.loss(task.forward(model, batch), batch)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        sync(device)
+        t3 = time.perf_counter()
+        if i == 0:  # warm-up batch: not counted
+            continue
+        rows += len(idx)
+        spent["collate"] += t1 - t0
+        spent["to_device"] += t2 - t1
+        spent["step"] += t3 - t2
+    n = max(len(batches) - 1, 1)
+    per_batch = rows / n
+    out = {"tokenise_ms": per_row * per_batch * 1e3, **{f"{k}_ms": v / n * 1e3 for k, v in spent.items()}}
+    total = sum(out.values())
+    return out | {f"{k[:-3]}_share": v / total for k, v in out.items()} | {"batch_rows": per_batch}
+
+
+def write_table(frame: pd.DataFrame, out_dir: Path, stem: str, title: str, prov: dict, *, intro: str = "",
+                notes: list[str] = (), data: str = "") -> tuple[Path, Path]:
+    """``<stem>.csv`` (the figures) and ``<stem>.md`` (the same table with how it was made)."""
+    from seqlab.provenance import markdown
+    from seqlab.report import markdown_table
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    csv, md = out_dir / f"{stem}.csv", out_dir / f"{stem}.md"
+    frame.to_csv(csv, index=False)
+    lines = [f"# {title}", ""]
+    if intro:
+        lines += [intro, ""]
+    lines += [markdown(prov), *([f"- Data: {data}"] if data else []), "",
+              markdown_table(frame, floats="{:.3g}"), ""]
+    lines += [f"- {n}" for n in notes]
+    md.write_text("\n".join(lines).rstrip() + "\n")
+    return md, csv
