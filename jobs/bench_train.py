@@ -47,10 +47,7 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--no-pipeline", action="store_true", help="skip the pipeline breakdown")
     p.add_argument("--out", type=Path, default=Path("results/perf"), help="folder of the tables")
     args = p.parse_args(argv)
-    args.models = [m.strip() for m in args.models.split(",") if m.strip()]
-    unknown = [m for m in args.models if m not in perf.all_models()]
-    if unknown:
-        p.error(f"unknown model {unknown[0]!r}; models: {', '.join(perf.all_models())}")
+    args.models = perf.parse_models(p, args.models)
     args.workers = [int(w) for w in args.workers.split(",")]
     if any(w < 1 or args.cpus % w for w in args.workers):
         p.error(f"--workers must divide --cpus ({args.cpus}) evenly, got {args.workers}")

@@ -172,6 +172,11 @@ class SearchConfig:
     dropout_min: float = opt(0.0, "smallest dropout")
     dropout_max: float = opt(0.6, "largest dropout")
     search_lr: bool = opt(False, "also search the learning rate (log-uniform 3e-4..1e-2)")
+    hidden_values: str | None = opt(None, "comma-separated LSTM widths to choose from, e.g. 32,64,128 (instead of "
+                                          "the log-uniform range)")
+    dropout_values: str | None = opt(None, "comma-separated dropouts to choose from, e.g. 0,0.25,0.5")
+    grid: bool = opt(False, "run every combination of --hidden-values x --dropout-values for all epochs (no "
+                            "TPE, no early stopping): the reference a search is measured against")
     grace_period: int = opt(1, "ASHA: epochs every trial runs before it can be stopped")
     reduction_factor: int = opt(2, "ASHA: keep 1/reduction_factor of trials at each rung")
     objective: str = opt("default", "what the search optimises: default (the model's validation metric: macro-F1, "
@@ -195,6 +200,25 @@ class SearchConfig:
                               f"got {self.study_storage!r}")
         if self.objective not in ("default", "chem"):
             raise SeqlabError(f"objective must be default or chem, got {self.objective!r}")
+        hidden, dropout = self.values("hidden"), self.values("dropout")
+        if any(h < 1 or h != int(h) for h in hidden or []):
+            raise SeqlabError(f"hidden_values must be whole numbers >= 1, got {self.hidden_values!r}")
+        if any(not 0 <= d < 1 for d in dropout or []):
+            raise SeqlabError(f"dropout_values must lie in [0, 1), got {self.dropout_values!r}")
+        if self.grid and not (hidden and dropout):
+            raise SeqlabError("grid needs both hidden_values and dropout_values (e.g. 32,64,128 and 0,0.25,0.5)")
+        if self.grid and self.search_lr:
+            raise SeqlabError("grid runs --hidden-values x --dropout-values only; leave out search_lr")
+
+    def values(self, name: str) -> list[float] | None:
+        """``hidden_values`` / ``dropout_values`` as numbers, or None when the range is searched."""
+        text = getattr(self, f"{name}_values")
+        if not text:
+            return None
+        try:
+            return [float(v) for v in str(text).split(",") if v.strip()]
+        except ValueError:
+            raise SeqlabError(f"{name}_values must be comma-separated numbers, got {text!r}") from None
 
 
 SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig, "search": SearchConfig}

@@ -35,6 +35,15 @@ def all_models() -> list[str]:
     return list(MODELS)
 
 
+def parse_models(parser, text: str) -> list[str]:
+    """``--models`` (comma-separated) checked against the registry; an unknown one ends with a usage error."""
+    models = [m.strip() for m in text.split(",") if m.strip()]
+    unknown = [m for m in models if m not in MODELS]
+    if unknown or not models:
+        parser.error(f"unknown model {unknown[0]!r}; models: {', '.join(MODELS)}" if unknown else "--models is empty")
+    return models
+
+
 def new_model(inputs: dict, model_cfg: ModelConfig, device: torch.device) -> torch.nn.Module:
     """The model :func:`seqlab.runner.fit` trains, with the same initial weights (seeded by the caller)."""
     from seqlab.runner import model_kwargs
@@ -142,6 +151,23 @@ def profile_pipeline(inputs: dict, frame: pd.DataFrame, model_cfg: ModelConfig, 
     out = {"tokenise_ms": per_row * per_batch * 1e3, **{f"{k}_ms": v / n * 1e3 for k, v in spent.items()}}
     total = sum(out.values())
     return out | {f"{k[:-3]}_share": v / total for k, v in out.items()} | {"batch_rows": per_batch}
+
+
+def search_overhead(reports: pd.DataFrame, wall_s: float, concurrent: int) -> dict:
+    """Wall time against the trials' summed time / parallelism. A trial's time is Tune's
+    ``time_total_s`` at its last report: from its start to its last epoch (its shutdown is not counted,
+    so the overhead is, if anything, overstated)."""
+    per_trial = reports.groupby("trial")["time_total_s"].max()
+    ideal = per_trial.sum() / concurrent
+    return {"trials": len(per_trial), "epochs_run": len(reports), "wall_s": wall_s,
+            "trial_time_sum_s": per_trial.sum(), "ideal_s": ideal, "overhead": wall_s / ideal}
+
+
+def epochs_to_reach(reports: pd.DataFrame, target: float, metric: str, mode: str) -> int | None:
+    """Epochs run (all trials, in report order) when the best metric so far first reached ``target``."""
+    ordered = reports.sort_values("timestamp", kind="stable").reset_index(drop=True)
+    hit = ordered[metric] >= target if mode == "max" else ordered[metric] <= target
+    return int(hit.idxmax()) + 1 if hit.any() else None
 
 
 def write_table(frame: pd.DataFrame, out_dir: Path, stem: str, title: str, prov: dict, *, intro: str = "",

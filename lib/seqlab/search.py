@@ -24,11 +24,14 @@ from seqlab.tasks import make_task
 
 
 def search_space(cfg: SearchConfig) -> dict:
-    """The searched hyperparameters, as data: log-uniform width, uniform dropout, optional lr."""
+    """The searched hyperparameters, as data: log-uniform width, uniform dropout, optional lr; or the
+    listed values (``--hidden-values``/``--dropout-values``), every combination of them with ``--grid``."""
     from ray import tune
 
-    space = {"hidden": tune.lograndint(cfg.hidden_min, cfg.hidden_max + 1),
-             "dropout": tune.uniform(cfg.dropout_min, cfg.dropout_max)}
+    hidden, dropout = cfg.values("hidden"), cfg.values("dropout")
+    pick = tune.grid_search if cfg.grid else tune.choice
+    space = {"hidden": pick([int(h) for h in hidden]) if hidden else tune.lograndint(cfg.hidden_min, cfg.hidden_max + 1),
+             "dropout": pick(dropout) if dropout else tune.uniform(cfg.dropout_min, cfg.dropout_max)}
     if cfg.search_lr:
         space["lr"] = tune.loguniform(3e-4, 1e-2)
     return space
@@ -58,6 +61,11 @@ def trial_name(trial) -> str:
     c = trial.config
     name = f"h{int(c['hidden']):03d}-do{c['dropout']:.4f}"
     return name + (f"-lr{c['lr']:.1e}" if "lr" in c else "")
+
+
+def numbered_trial_name(trial) -> str:
+    # choosing from listed values, TPE can pick one config twice: Tune's trial counter tells them apart
+    return f"{trial_name(trial)}-t{trial.experiment_tag.split('_', 1)[0]}"
 
 
 def trial_driver(config: dict, *, inputs: dict, model_cfg: ModelConfig, train_cfg: TrainConfig, trials_path: str,
@@ -163,17 +171,24 @@ def run_search(inputs: dict, model_cfg: ModelConfig, train_cfg: TrainConfig, cfg
     else:
         import optuna
 
+        listed = not cfg.grid and (cfg.values("hidden") or cfg.values("dropout"))
+        namer = numbered_trial_name if listed else trial_name
+        if cfg.grid:  # every combination once, all epochs: Tune's own grid, first in first out
+            strategy = {"num_samples": 1}
+        else:
+            strategy = {
+                "num_samples": cfg.num_samples,
+                # TPE by default; the study lives in a database, so an interrupted search continues it
+                "search_alg": PersistentOptunaSearch(seed=train_cfg.seed, study_name=cfg.search_name,
+                                                     storage=optuna.storages.RDBStorage(study_url)),
+                "scheduler": ASHAScheduler(time_attr="training_iteration", max_t=train_cfg.epochs,
+                                           grace_period=cfg.grace_period, reduction_factor=cfg.reduction_factor)}
         tuner = tune.Tuner(
             trainable,
             param_space=search_space(cfg),
             tune_config=tune.TuneConfig(
-                metric=metric, mode=mode, num_samples=cfg.num_samples, max_concurrent_trials=cfg.max_concurrent,
-                # TPE by default; the study lives in a database, so an interrupted search continues it
-                search_alg=PersistentOptunaSearch(seed=train_cfg.seed, study_name=cfg.search_name,
-                                                  storage=optuna.storages.RDBStorage(study_url)),
-                scheduler=ASHAScheduler(time_attr="training_iteration", max_t=train_cfg.epochs,
-                                        grace_period=cfg.grace_period, reduction_factor=cfg.reduction_factor),
-                trial_name_creator=trial_name, trial_dirname_creator=trial_name,
+                metric=metric, mode=mode, max_concurrent_trials=cfg.max_concurrent, **strategy,
+                trial_name_creator=namer, trial_dirname_creator=namer,
             ),
             run_config=tune.RunConfig(name=cfg.search_name, verbose=1, **ray_storage(storage)),
         )

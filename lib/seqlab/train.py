@@ -160,7 +160,7 @@ def train_loop_per_worker(config: dict) -> None:
             scaler.update()
             loss_sum += loss.detach() * len(idx)  # no host sync per step
             seen += len(idx)
-            tokens_seen += int(batch["lengths"].sum())
+            tokens_seen += int(train_split.lengths[idx].sum())  # host-side: no device sync
             if rank == 0 and (step + 1) % max(1, len(batches) // 4) == 0:
                 print(f"[seqlab] epoch {epoch + 1}/{train_cfg['epochs']} step {step + 1}/{len(batches)} "
                       f"loss {loss.item():.4f}", flush=True)

@@ -28,6 +28,9 @@ class SpatialDropout(nn.Module):
 
 
 class LSTMClassifier(nn.Module):
+    # pack even a forward-only LSTM's sequences (exact either way; jobs/bench_gpu.py compares the two)
+    pack = False
+
     def __init__(
         self,
         *,
@@ -73,7 +76,7 @@ class LSTMClassifier(nn.Module):
         x = self.spatial_dropout(x if extra is None else x + extra)  # (b, t, e)
         # cuDNN wants its weights in one block; after DDP broadcast/replication they may not be
         self.lstm.flatten_parameters()
-        if self.lstm.bidirectional:
+        if self.lstm.bidirectional or self.pack:
             # the backward direction must not read padding first: pack
             packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
             out, (h, _) = self.lstm(packed)
@@ -83,9 +86,9 @@ class LSTMClassifier(nn.Module):
             # right padding and masking it afterwards is exact. On CPU this is ~6x faster to train
             # than packing (oneDNN path); length-bucketed batches keep the padding small.
             out, _ = self.lstm(x)  # (b, t, hidden)
-            if self.lstm2 is not None:
-                self.lstm2.flatten_parameters()
-                out, _ = self.lstm2(out)  # (b, t, hidden2)
+        if self.lstm2 is not None:
+            self.lstm2.flatten_parameters()
+            out, _ = self.lstm2(out)  # (b, t, hidden2)
         if self.pooling == "last":
             if self.lstm.bidirectional:
                 feat = torch.cat([h[-2], h[-1]], dim=-1)  # final layer, both directions
