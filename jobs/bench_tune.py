@@ -33,7 +33,7 @@ def parse(argv=None) -> argparse.Namespace:
                                 epilog=__doc__.split("\n\n", 1)[1])
     p.add_argument("--dataset", default="sentences2", help="built-in dataset or data file")
     p.add_argument("--model", default="lstm", help="a model with an LSTM width and dropout")
-    p.add_argument("--rows", type=int, default=4000, help="rows per split (0 = all)")
+    p.add_argument("--rows", type=int, default=0, help="rows per split (0 = all; the first rows of a split need not hold every class)")
     p.add_argument("--max-len", type=int, default=64, help="tokens per text")
     p.add_argument("--hidden-values", default="16,64,256", help="LSTM widths of the grid")
     p.add_argument("--dropout-values", default="0,0.3,0.6", help="dropouts of the grid")
