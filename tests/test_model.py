@@ -133,3 +133,14 @@ def test_frozen_embeddings_do_not_move():
     Classification(3).loss(model(tokens, lengths), {"labels": torch.tensor([0, 2])}).backward()
     opt.step()
     assert torch.equal(model.embed.weight, before) and not model.embed.weight.requires_grad
+
+
+@pytest.mark.parametrize("name", ["lstm", "lstm-stacked"])
+def test_packed_and_padded_forward_only_lstm_agree(name):
+    # padding then masking is exact for a forward-only LSTM; packing is the reference
+    torch.manual_seed(0)
+    model = build_model(name, vocab_size=50, num_classes=3).eval()
+    tokens, lengths = batch([3, 9, 5, 12])
+    padded = model(tokens, lengths)
+    model.pack = True
+    assert torch.allclose(model(tokens, lengths), padded, atol=1e-5)

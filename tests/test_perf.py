@@ -53,7 +53,7 @@ def test_pipeline_profile_times_each_stage(small):
 
 def test_gpu_script_dry_run_on_cpu(tmp_path):
     bench = job("bench_gpu")
-    bench.main(["--device", "cpu", "--models", "lstm", "--rows", "128", "--max-len", "32", "--batch-size", "32",
+    bench.main(["--device", "cpu", "--models", "lstm", "--rows", "128", "--max-len", "400", "--batch-size", "16",
                 "--steps", "4", "--out", str(tmp_path)])
     table = pd.read_csv(tmp_path / "gpu_dry_run_cpu.csv").set_index("batching")
     assert list(table.index) == ["bucketed", "padded", "packed"]
