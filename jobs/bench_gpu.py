@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -29,7 +28,7 @@ import torch
 from seqlab import perf
 from seqlab.models import entry
 from seqlab.tasks import EncodedSplit, make_task
-from seqlab.train import autocast, bucket_batches
+from seqlab.train import bucket_batches
 
 LSTM_MODELS = ("lstm", "char-lstm", "lstm-ca", "smiles-rnn", "smiles-vae")
 
@@ -93,13 +92,7 @@ def time_steps(model, optimizer, task, batches, device, precision: str, *, feed)
     """Samples/s of ``len(batches)`` training steps; ``feed(idx)`` gives a batch on the device."""
     t0, seen = time.perf_counter(), 0
     for idx in batches:
-        batch = feed(idx)
-        with autocast(device, precision):
-            out = task.forward(model, batch)
-        loss = task.loss(out, batch)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        perf.train_step(model, optimizer, task, feed(idx), device=device, precision=precision)
         seen += len(idx)
     perf.sync(device)
     return seen / (time.perf_counter() - t0)
@@ -112,8 +105,7 @@ def bench_variant(inputs, model_cfg, args, device, *, batching: str, precision: 
     model = perf.new_model(inputs, model_cfg, device)
     model.pack = batching == "packed"
     model.train()
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=entry(model_cfg.model).lr,
-                                  fused=device.type == "cuda")
+    optimizer = perf.adamw(model, entry(model_cfg.model).lr, fused=device.type == "cuda")
     step_model = torch.compile(model) if compiled else model
     # bucketed: the job's batches; padded/packed: random batches (a chunk of one batch is not sorted)
     batches = bucket_batches(train.lengths, args.batch_size, seed=0, bucket=50 if batching == "bucketed" else 1)
@@ -150,15 +142,12 @@ def variants(model: str, args) -> list[dict]:
 
 
 def main(argv=None) -> None:
-    from seqlab import provenance
     from seqlab.runner import prepare_inputs
 
     args = parse(argv)
     device = torch.device(args.device)
     torch.backends.cudnn.benchmark = False  # lengths vary per batch; autotuning each shape costs more than it gains
-    prov = {"command": " ".join(["python", "jobs/bench_gpu.py", *(sys.argv[1:] if argv is None else argv)]),
-            "commit": provenance.git_commit(), "hardware": provenance.hardware(),
-            "versions": f"torch {torch.__version__}, cuDNN {torch.backends.cudnn.version()}"}
+    prov = perf.record("bench_gpu.py", argv)
     rows = []
     for model in args.models:
         data_cfg, model_cfg = perf.bench_configs(model, rows=args.rows, max_len=args.max_len)
@@ -172,7 +161,7 @@ def main(argv=None) -> None:
     table = pd.DataFrame(rows)
     stem = "gpu" if device.type == "cuda" else f"gpu_dry_run_{device.type}"
     md, _ = perf.write_table(
-        table, args.out, stem, f"The LSTM models on {provenance.hardware()}", prov,
+        table, args.out, stem, f"The LSTM models on {prov['hardware']}", prov,
         data=f"built-in datasets, {args.rows} training rows, max_len {args.max_len}, batches of {args.batch_size}",
         intro=(f"{args.steps} timed steps per figure after 3 warm-up steps. `step_samples_per_s`: batches already "
                "on the device; `e2e_samples_per_s`: collate + copy + step, as the training loop does; "

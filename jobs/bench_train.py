@@ -18,16 +18,15 @@ import dataclasses
 import os
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import pandas as pd
 
-from seqlab import perf, provenance
+from seqlab import perf
 from seqlab.config import TrainConfig
-from seqlab.models import entry
+from seqlab.models import MODELS, entry
 from seqlab.runner import fit, init_ray, load_split, prepare_data, prepare_inputs
 
 TRANSFORMERS = ("minilm", "sentence-minilm")  # ~50x the LSTMs' cost per row on CPU: a quarter of the rows
@@ -36,7 +35,7 @@ TRANSFORMERS = ("minilm", "sentence-minilm")  # ~50x the LSTMs' cost per row on 
 def parse(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog=__doc__.split("\n\n", 1)[1])
-    p.add_argument("--models", default=",".join(perf.all_models()), help="comma-separated models (default: all)")
+    p.add_argument("--models", default=",".join(MODELS), help="comma-separated models (default: all)")
     p.add_argument("--rows", type=int, default=1024, help="rows per split (transformers: a quarter)")
     p.add_argument("--max-len", type=int, default=128, help="tokens per text")
     p.add_argument("--epochs", type=int, default=3, help="epochs per run (throughput: median after the first)")
@@ -100,7 +99,7 @@ def bench_model(model: str, args, storage: str) -> tuple[list[dict], dict | None
 
 def main(argv=None) -> None:
     args = parse(argv)
-    prov = provenance.record(["python", "jobs/bench_train.py", *(sys.argv[1:] if argv is None else argv)])
+    prov = perf.record("bench_train.py", argv)
     init_ray(num_cpus=args.cpus)
     storage = tempfile.mkdtemp(prefix="seqlab-bench-")  # fresh: a run of the same name would resume
     rows, profiles = [], []

@@ -15,14 +15,13 @@ fraction of the grid's epochs.
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import pandas as pd
 
-from seqlab import perf, provenance
+from seqlab import perf
 from seqlab.config import DataConfig, ModelConfig, SearchConfig, TrainConfig
 from seqlab.runner import init_ray, prepare_inputs
 from seqlab.search import objective, run_search
@@ -81,7 +80,7 @@ def plot(reports: pd.DataFrame, best: float, target: float, metric: str, path: P
 
 def main(argv=None) -> None:
     args = parse(argv)
-    prov = provenance.record(["python", "jobs/bench_tune.py", *(sys.argv[1:] if argv is None else argv)])
+    prov = perf.record("bench_tune.py", argv)
     init_ray()
     data_cfg = DataConfig(dataset=args.dataset, limit=args.rows or None, max_len=args.max_len)
     model_cfg = ModelConfig(model=args.model)
@@ -119,7 +118,7 @@ def main(argv=None) -> None:
     reports.drop(columns=[c for c in reports.columns if c.startswith("config/")]).to_csv(
         args.out / "tune_trials.csv", index=False)
     plot(reports, best, target, metric, args.out / "tune.png")
-    n = len(SearchConfig(**values).values("hidden")) * len(SearchConfig(**values).values("dropout"))
+    n = len(searches["grid"].values("hidden")) * len(searches["grid"].values("dropout"))
     md, _ = perf.write_table(
         table, args.out, "tune", "Ray Tune: overhead, and ASHA + TPE against a full grid", prov,
         data=f"{args.dataset}, {args.rows or 'all'} rows per split, max_len {args.max_len}; model {args.model}",

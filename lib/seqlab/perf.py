@@ -31,8 +31,13 @@ def bench_configs(model: str, *, rows: int, max_len: int, **model_options) -> tu
     return data_cfg, ModelConfig(model=model, **model_options)
 
 
-def all_models() -> list[str]:
-    return list(MODELS)
+def record(script: str, argv: list[str] | None) -> dict:
+    """Provenance of a benchmark run: ``python jobs/<script> <its arguments>``, commit, hardware, versions."""
+    import sys
+
+    from seqlab import provenance
+
+    return provenance.record(["python", f"jobs/{script}", *(sys.argv[1:] if argv is None else argv)])
 
 
 def parse_models(parser, text: str) -> list[str]:
@@ -61,6 +66,27 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def adamw(model: torch.nn.Module, lr: float, **kwargs) -> torch.optim.AdamW:
+    """AdamW over the trainable parameters, as the training loop builds it."""
+    return torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, **kwargs)
+
+
+def train_step(model, optimizer, task, batch: dict, *, grad_clip: float = 0.0,
+               device: torch.device = torch.device("cpu"), precision: str = "fp32") -> torch.Tensor:
+    """One training step as the job takes it, without DDP and loss scaling; returns the loss."""
+    from seqlab.train import autocast
+
+    with autocast(device, precision):
+        out = task.forward(model, batch)
+    loss = task.loss(out, batch)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    optimizer.step()
+    return loss
+
+
 def plain_fit(inputs: dict, model_cfg: ModelConfig, train_cfg: TrainConfig, *, threads: int,
               device: torch.device = torch.device("cpu")) -> dict:
     """Train as a plain PyTorch loop would; per-epoch throughput of the training steps and the run's wall time."""
@@ -72,8 +98,7 @@ def plain_fit(inputs: dict, model_cfg: ModelConfig, train_cfg: TrainConfig, *, t
     train, val = (EncodedSplit(**inputs["data"][s]) for s in ("train", "validation"))
     torch.manual_seed(train_cfg.seed)
     model = new_model(inputs, model_cfg, device)
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad],
-                                  lr=train_cfg.lr or entry(model_cfg.model).lr, weight_decay=train_cfg.weight_decay)
+    optimizer = adamw(model, train_cfg.lr or entry(model_cfg.model).lr, weight_decay=train_cfg.weight_decay)
     epochs = []
     for epoch in range(train_cfg.epochs):
         model.train()
@@ -82,12 +107,7 @@ def plain_fit(inputs: dict, model_cfg: ModelConfig, train_cfg: TrainConfig, *, t
         t0, seen, tokens = time.perf_counter(), 0, 0
         for idx in batches:
             batch = {k: v.to(device, non_blocking=True) for k, v in task.collate(train, idx).items()}
-            loss = task.loss(task.forward(model, batch), batch)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if train_cfg.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), train_cfg.grad_clip)
-            optimizer.step()
+            train_step(model, optimizer, task, batch, grad_clip=train_cfg.grad_clip, device=device)
             seen += len(idx)
             tokens += int(train.lengths[idx].sum())
         sync(device)
@@ -122,8 +142,7 @@ def profile_pipeline(inputs: dict, frame: pd.DataFrame, model_cfg: ModelConfig, 
     torch.manual_seed(train_cfg.seed)
     model = new_model(inputs, model_cfg, device)
     model.train()
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad],
-                                  lr=train_cfg.lr or entry(model_cfg.model).lr)
+    optimizer = adamw(model, train_cfg.lr or entry(model_cfg.model).lr)
     batches = bucket_batches(train.lengths, train_cfg.batch_size, seed=train_cfg.seed)[:max_batches]
     spent = {"collate": 0.0, "to_device": 0.0, "step": 0.0}
     rows = 0
@@ -134,10 +153,7 @@ def profile_pipeline(inputs: dict, frame: pd.DataFrame, model_cfg: ModelConfig, 
         batch = {k: v.to(device, non_blocking=True) for k, v in host.items()}
         sync(device)
         t2 = time.perf_counter()
-        loss = task.loss(task.forward(model, batch), batch)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        train_step(model, optimizer, task, batch, device=device)
         sync(device)
         t3 = time.perf_counter()
         if i == 0:  # warm-up batch: not counted

@@ -38,10 +38,16 @@ def hardware() -> str:
 
 
 def versions() -> str:
-    import ray
     import torch
 
-    return f"python {platform.python_version()}, torch {torch.__version__}, ray {ray.__version__}"
+    parts = [f"python {platform.python_version()}", f"torch {torch.__version__}"]
+    if torch.cuda.is_available():
+        parts.append(f"cuDNN {torch.backends.cudnn.version()}")
+    try:
+        import ray
+    except ImportError:  # the GPU benchmark runs on PyTorch alone
+        return ", ".join(parts)
+    return ", ".join([*parts, f"ray {ray.__version__}"])
 
 
 def record(command: list[str] | None = None) -> dict:
