@@ -164,8 +164,9 @@ def run_search(inputs: dict, model_cfg: ModelConfig, train_cfg: TrainConfig, cfg
                 if json.loads(f.read()) != json.loads(json.dumps(sig)):
                     raise SeqlabError(f"search {experiment} was started with other settings; keep them to resume "
                                       f"it, or choose a new --search-name")
-        print(f"[seqlab] resuming search {experiment} (Optuna study {cfg.search_name!r} in {redact(study_url)}: "
-              f"{study_counts(study_url, cfg.search_name)})", flush=True)
+        study = "" if cfg.grid else (f" (Optuna study {cfg.search_name!r} in {redact(study_url)}: "
+                                     f"{study_counts(study_url, cfg.search_name)})")  # a grid has none
+        print(f"[seqlab] resuming search {experiment}{study}", flush=True)
         tuner = tune.Tuner.restore(ray_path, trainable=trainable,
                                    resume_errored=True, storage_filesystem=ray_fs)
     else:
