@@ -1,10 +1,11 @@
 """Fault figures: each fault injected into a real run on a real multi-node cluster, against a fault-free run.
 
-    python jobs/reliability.py              # about 8 minutes on 2 CPU cores -> results/reliability.md
+    python jobs/reliability.py              # about 10 minutes on 2 CPU cores -> results/reliability.md
 
 Starts a head and a worker node with ``ray start`` (token auth) and SeaweedFS as the S3 store,
 trains the same 3-epoch run (2 workers, one per node, seed 0, checkpoints in S3) once without a
-fault and once per fault, then interrupts a search and resumes it. Time lost is the faulted run's
+fault and once per fault, then interrupts a search and resumes it, with its Optuna study in SQLite
+and in PostgreSQL. Time lost is the faulted run's
 wall time minus the fault-free run's; work repeated is the training done after the last checkpoint
 before the fault, in epochs.
 """
@@ -50,28 +51,47 @@ def main() -> None:
                          "restarts": out.final.get("restarts"), "checkpoints": checked,
                          "val_macro_f1": out.final.get("val_macro_f1"), "matches_fault_free": same})
             print(f"[reliability] {fault}: {rows[-1]}", flush=True)
-        t0 = time.monotonic()
-        search = faults.interrupted_search(cluster, "search", RUNS, f"sqlite:///{root}/study.db",
-                                           "s3://seqlab/results", samples=4, stop_after=2)
-        complete = [t for t in search["trials"] if t.state.name == "COMPLETE"]
-        kept = all(next(t for t in search["trials"] if t.number == n).datetime_complete == v[2]
-                   for n, v in search["before"].items())
-        rows.append({"fault": "stop-search", "status": search["status"], "jobs": 2,
-                     "injected": f"`ray job stop` on the search job once {len(search['before'])} of 4 trials were "
-                                 f"complete ({search['interrupted_at_s']:.0f}s in); the same search submitted again",
-                     "wall_s": round(time.monotonic() - t0, 1), "complete_trials": len(complete),
-                     "earlier_trials_kept": kept, "best_value": max(t.value for t in complete)})
-        print(f"[reliability] stop-search: {rows[-1]}", flush=True)
+        searches = [interrupted_search(cluster, backend, root) for backend in ("sqlite", "postgresql")]
     finally:
         cluster.stop()
         s3.stop()
-    write(Path(args.out), base, rows, prov)
+    write(Path(args.out), base, rows, searches, prov)
 
 
-def write(path: Path, base, rows: list[dict], prov: dict) -> None:
+def interrupted_search(cluster: LocalCluster, backend: str, root: str, samples: int = 4, stop_after: int = 2) -> dict:
+    """Stop a search job once ``stop_after`` trials are complete, submit it again: its Optuna study in
+    SQLite (the embedded default) or in a real PostgreSQL server (pgserver's binaries)."""
+    server = None
+    if backend == "postgresql":
+        import pgserver
+
+        server = pgserver.get_server(f"{root}/pg", cleanup_mode="stop")
+        study = server.get_uri()
+    else:
+        study = f"sqlite:///{root}/study.db"
+    try:
+        t0 = time.monotonic()
+        search = faults.interrupted_search(cluster, f"search-{backend}", RUNS, study, f"s3://seqlab/results-{backend}",
+                                           samples=samples, stop_after=stop_after)
+    finally:
+        if server is not None:
+            server.cleanup()
+    complete = [t for t in search["trials"] if t.state.name == "COMPLETE"]
+    kept = all(next(t for t in search["trials"] if t.number == n).datetime_complete == v[2]
+               for n, v in search["before"].items())
+    row = {"study": backend, "status": search["status"], "samples": samples, "stopped_after": len(search["before"]),
+           "interrupted_at_s": round(search["interrupted_at_s"]), "wall_s": round(time.monotonic() - t0, 1),
+           "complete_trials": len(complete), "earlier_trials_kept": kept,
+           "best_value": max(t.value for t in complete)}
+    print(f"[reliability] stop-search ({backend}): {row}", flush=True)
+    return row
+
+
+def write(path: Path, base, rows: list[dict], searches: list[dict], prov: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.with_suffix(".json").write_text(json.dumps({"baseline": {"wall_s": base.wall_s, "final": base.final},
-                                                     "faults": rows, **prov}, indent=2, default=str))
+                                                     "faults": rows, "searches": searches, **prov},
+                                                    indent=2, default=str))
     lines = ["# Reliability: faults injected into real runs", "",
              "One 3-epoch run (CFPB, 4,000 rows, LSTM 128, 2 Ray Train workers, one per node, seed 0, "
              "checkpoints every epoch in S3), trained on a 2-node Ray cluster started with `ray start` "
@@ -81,20 +101,24 @@ def write(path: Path, base, rows: list[dict], prov: dict) -> None:
              f"val macro-F1 {base.final['val_macro_f1']:.4f}, epoch {base.epoch_s:.1f}s.", "",
              "| fault | how it was injected | outcome | time lost | resumed at epoch | work repeated | "
              "final metrics = fault-free run |", "|---|---|---|---|---|---|---|"]
-    for r in rows[:-1]:
+    for r in rows:
         outcome = r["status"].lower() + (f", after {r['jobs']} submissions" if r["jobs"] > 1 else "") + \
             f", {r['restarts']} restart(s)"
         lines.append(f"| {r['fault']} | {r['injected']} | {outcome} | {r['time_lost_s']:+.0f}s | "
                      f"{', '.join(map(str, r['resumed_at_epoch'])) or '-'} | {r['epochs_repeated']} epoch | "
                      f"{'yes (to 1e-6)' if r['matches_fault_free'] else 'no'} |")
-    s = rows[-1]
-    lines += ["", "Interrupted search (4 trials, one at a time, Optuna TPE study in SQLite, ASHA):", "",
-              f"- {s['injected']}.",
-              f"- Outcome: {s['status'].lower()}; {s['complete_trials']} complete trials in the study; the trials "
-              f"completed before the stop kept their values and completion times (not run again): "
-              f"{'yes' if s['earlier_trials_kept'] else 'no'}; best val macro-F1 {s['best_value']:.4f}.",
-              "", "Checkpoints after each fault (checksums in `meta.json` checked for every checkpoint folder):", ""]
-    lines += [f"- {r['fault']}: {r['checkpoints']}" for r in rows[:-1]]
+    lines += ["", "Interrupted search: 4 trials, one at a time, Optuna TPE and ASHA, on 600 rows for 2 epochs "
+              "(small on purpose: the point is what happens to the trials, not their scores). `ray job stop` "
+              "on the search job once 2 trials were complete, then the same search submitted again:", "",
+              "| Optuna study in | stopped at | outcome | complete trials | trials from before the stop kept "
+              "(value and completion time, not run again) | best val macro-F1 | wall |", "|---|---|---|---|---|---|---|"]
+    for s in searches:
+        lines.append(f"| {'SQLite file (default)' if s['study'] == 'sqlite' else 'PostgreSQL 16 server'} | "
+                     f"{s['interrupted_at_s']}s, {s['stopped_after']} of {s['samples']} trials complete | "
+                     f"{s['status'].lower()} | {s['complete_trials']} | {'yes' if s['earlier_trials_kept'] else 'no'} "
+                     f"| {s['best_value']:.4f} | {s['wall_s']:.0f}s |")
+    lines += ["", "Checkpoints after each fault (checksums in `meta.json` checked for every checkpoint folder):", ""]
+    lines += [f"- {r['fault']}: {r['checkpoints']}" for r in rows]
     lines += ["", "Work repeated is the training done after the last checkpoint before the fault (checkpoints are "
               "per epoch, so it is always under one epoch); time lost also counts failure detection, the "
               "worker-group restart and, for the driver, the second job's start-up.", "",

@@ -21,6 +21,16 @@ def batch(lengths, vocab=50, pad_to=None, seed=0):
 
 
 
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory):
+    """A real PostgreSQL server (the binaries of the pgserver wheel), listening on a Unix socket in its
+    data folder; yields its URL (``postgresql://postgres:@/postgres?host=...``)."""
+    import pgserver
+
+    server = pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="stop")
+    yield server.get_uri()
+    server.cleanup()
+
 
 TINY = {"lstm": {"embed_dim": 8, "hidden": 8}, "char-lstm": {"hidden": 16, "conditional": True},
         "smiles-vae": {"embed_dim": 8, "hidden": 16, "latent": 4, "word_dropout": 0.0}}

@@ -105,27 +105,30 @@ def test_s3_restart_mid_run_loses_nothing(cluster, s3, baseline):
     _same_metrics(out.final, baseline.final)
 
 
-def test_interrupted_search_continues_its_optuna_study(cluster, tmp_path):
-    study = f"sqlite:///{tmp_path}/study.db"
-    out = faults.interrupted_search(cluster, "search", RUNS, study, "s3://seqlab/results", samples=4, stop_after=2)
+@pytest.mark.parametrize("backend,samples,stop_after", [("sqlite", 4, 2), ("postgresql", 3, 2)])
+def test_interrupted_search_continues_its_optuna_study(cluster, tmp_path, request, backend, samples, stop_after):
+    # the embedded default (SQLite) and a real PostgreSQL server (pgserver's binaries, on a Unix socket)
+    study = f"sqlite:///{tmp_path}/study.db" if backend == "sqlite" else request.getfixturevalue("postgres")
+    name, results = f"search-{backend}", f"s3://seqlab/results-{backend}"
+    out = faults.interrupted_search(cluster, name, RUNS, study, results, samples=samples, stop_after=stop_after)
     assert out["status"] == "SUCCEEDED", out["logs"][-3000:]
     complete = [t for t in out["trials"] if t.state.name == "COMPLETE"]
-    assert len(complete) == 4
+    assert len(complete) == samples and len(out["before"]) >= stop_after
     for number, (params, value, finished) in out["before"].items():  # kept, and not run again
         again = next(t for t in out["trials"] if t.number == number)
         assert (again.params, again.value, again.datetime_complete) == (params, value, finished)
-    assert len({tuple(sorted(t.params.items())) for t in complete}) == 4
-    assert "resuming search" in out["logs"]
+    assert len({tuple(sorted(t.params.items())) for t in complete}) == samples
+    assert "resuming search" in out["logs"] and f"Optuna study {name!r} in {backend}" in out["logs"]
     import io
     import json
 
     import pandas as pd
 
-    table = pd.read_csv(io.BytesIO(storage.read_bytes("s3://seqlab/results/cfpb-lstm/search.csv")))
-    assert len(table) == 4 and (table["status"] == "ok").all()  # the trials before the stop are in it
+    table = pd.read_csv(io.BytesIO(storage.read_bytes(f"{results}/cfpb-lstm/search.csv")))
+    assert len(table) == samples and (table["status"] == "ok").all()  # the trials before the stop are in it
     assert sorted(zip(table["hidden"], table["dropout"].round(4))) == sorted(
         (t.params["hidden"], round(t.params["dropout"], 4)) for t in complete)
-    best = json.loads(storage.read_bytes("s3://seqlab/results/cfpb-lstm/best.json"))
+    best = json.loads(storage.read_bytes(f"{results}/cfpb-lstm/best.json"))
     assert best["val_macro_f1"] == table["val_macro_f1"].max()  # the best of all trials, both jobs
     with local_dir(best["checkpoint"]) as d:
         load_model(d)

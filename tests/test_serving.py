@@ -80,7 +80,7 @@ def test_unknown_models_and_wrong_tasks_get_404_naming_the_choices(url):
     r = post(url, "/v1/models/writer/classify", {"texts": ["a"]})
     assert r.status_code == 404 and "use POST /v1/models/writer/generate" in r.json()["error"]
     r = post(url, "/v1/entities/classify", {"text": "IL-2 in T cells", "spans": [{"start": 0, "end": 4}]})
-    assert r.status_code == 404 and "no model served here is a entity-mention classifier" in r.json()["error"]
+    assert r.status_code == 404 and "no model served here is an entity-mention classifier" in r.json()["error"]
     r = post(url, "/v1/models/cfpb:9/classify", {"texts": ["a"]})
     assert r.status_code == 404 and "available models" in r.json()["error"]
 

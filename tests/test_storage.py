@@ -99,3 +99,20 @@ def test_study_storage_must_be_a_database_url():
         SearchConfig(study_storage="/tmp/study.db")
     assert redact("postgresql://u:secret@db:5432/optuna") == "postgresql://u:***@db:5432/optuna"
     assert redact("sqlite:////tmp/a.db") == "sqlite:////tmp/a.db"
+
+
+def test_study_storage_on_postgresql_and_a_clear_error_when_unreachable(postgres):
+    import optuna
+
+    from seqlab.search import open_study_storage, study_counts
+
+    study = optuna.create_study(study_name="s", storage=open_study_storage(postgres))
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=3)
+    assert study_counts(postgres, "s") == "3 complete"  # read back through a new connection
+    assert study_counts(postgres, "other") == "not created yet"
+    with pytest.raises(SeqlabError, match=r"^cannot open the Optuna study storage postgresql://u:\*\*\*@127.0.0.1:1/x: "
+                                          r".*expected a reachable database URL") as e:
+        open_study_storage("postgresql://u:secret@127.0.0.1:1/x")
+    assert "secret" not in str(e.value) and "\n" not in str(e.value)
+    with pytest.raises(SeqlabError, match="no database driver"):
+        open_study_storage("mysql://u:pw@127.0.0.1:1/x")

@@ -78,11 +78,13 @@ def cmd_tune(cfg: dict, args) -> dict:
     from seqlab.predict import model_label
     from seqlab.runner import init_ray, prepare_inputs
     from seqlab.models import entry
-    from seqlab.search import check_searchable, objective, run_search, summarise, write_results
+    from seqlab.search import check_searchable, objective, open_study_storage, run_search, summarise, write_results
     from seqlab.storage import is_remote, join, staged_dir
 
     check_searchable(cfg["model"].model)
     metric, mode = objective(entry(cfg["model"].model).task, cfg["search"], cfg["train"])
+    if cfg["search"].study_storage and not cfg["search"].grid:
+        open_study_storage(cfg["search"].study_storage)  # unreachable: one line now, before Ray starts
     inputs = prepare_inputs(cfg["data"], cfg["model"])
     init_ray()
     t0 = time.perf_counter()

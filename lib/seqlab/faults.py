@@ -166,7 +166,13 @@ def interrupted_search(cluster: LocalCluster, name: str, storage_uri: str, study
     first = cluster.submit(search_command(name, storage_uri, study, results, samples))
     def complete():
         done = [t for t in study_trials(study, name) if t.state.name == "COMPLETE"]
-        return done if len(done) >= stop_after else None
+        if len(done) >= stop_after:
+            return done
+        status = cluster.client().get_job_status(first)
+        if status.is_terminal():  # it will never get there: say why now, not after the timeout
+            raise SeqlabError(f"search job {first} ended {status.value} with {len(done)} of {stop_after} trials "
+                              f"complete:\n{cluster.logs(first)[-3000:]}")
+        return None
 
     done = wait_for(complete, 900, f"{stop_after} complete trials")
     before = {t.number: (t.params, t.value, t.datetime_complete) for t in done}

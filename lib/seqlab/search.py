@@ -101,11 +101,29 @@ def redact(url: str) -> str:
     return f"{head.split(':', 2)[0]}:{head.split(':', 2)[1]}:***@{tail}" if at and head.count(":") >= 2 else url
 
 
+def open_study_storage(url: str):
+    """Optuna's database storage at ``url``, connected now: a missing driver or an unreachable
+    database is a one-line error naming the URL (password hidden), not a traceback mid-search."""
+    import optuna
+    import sqlalchemy.exc
+
+    try:
+        # pre-ping: a connection the database dropped (a restart) is replaced, not used and failed
+        return optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
+    except ImportError as e:
+        raise SeqlabError(f"study storage {redact(url)}: no database driver for it is installed ({e}); seqlab "
+                          f"comes with the SQLite and PostgreSQL (psycopg) ones") from None
+    except sqlalchemy.exc.SQLAlchemyError as e:
+        reason = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
+        raise SeqlabError(f"cannot open the Optuna study storage {redact(url)}: {reason}; expected a reachable "
+                          f"database URL (sqlite:///path.db or postgresql://user:password@host:port/db)") from None
+
+
 def study_counts(url: str, name: str) -> str:
     import optuna
 
     try:
-        trials = optuna.load_study(study_name=name, storage=url).get_trials(deepcopy=False)
+        trials = optuna.load_study(study_name=name, storage=open_study_storage(url)).get_trials(deepcopy=False)
     except KeyError:
         return "not created yet"
     states = pd.Series([t.state.name.lower() for t in trials]).value_counts()
@@ -170,8 +188,6 @@ def run_search(inputs: dict, model_cfg: ModelConfig, train_cfg: TrainConfig, cfg
         tuner = tune.Tuner.restore(ray_path, trainable=trainable,
                                    resume_errored=True, storage_filesystem=ray_fs)
     else:
-        import optuna
-
         listed = not cfg.grid and (cfg.values("hidden") or cfg.values("dropout"))
         namer = numbered_trial_name if listed else trial_name
         if cfg.grid:  # every combination once, all epochs: Tune's own grid, first in first out
@@ -181,7 +197,7 @@ def run_search(inputs: dict, model_cfg: ModelConfig, train_cfg: TrainConfig, cfg
                 "num_samples": cfg.num_samples,
                 # TPE by default; the study lives in a database, so an interrupted search continues it
                 "search_alg": PersistentOptunaSearch(seed=train_cfg.seed, study_name=cfg.search_name,
-                                                     storage=optuna.storages.RDBStorage(study_url)),
+                                                     storage=open_study_storage(study_url)),
                 "scheduler": ASHAScheduler(time_attr="training_iteration", max_t=train_cfg.epochs,
                                            grace_period=cfg.grace_period, reduction_factor=cfg.reduction_factor)}
         tuner = tune.Tuner(

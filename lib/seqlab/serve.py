@@ -324,6 +324,10 @@ def open_source(source: dict):
 
 TASK_KINDS = {"classify": "classifier", "generate": "text generator", "entity": "entity-mention classifier",
               "molecule": "molecule generator"}
+def _a(noun: str) -> str:
+    return f"{'an' if noun[0] in 'aeiou' else 'a'} {noun}"
+
+
 TASK_ROUTES = {"classify": "classify", "generate": "generate", "entity": "entities/classify",
                "molecule": "molecules/sample"}
 
@@ -593,9 +597,9 @@ class Gateway:
                 return key
             if len(infos) == 1:
                 (key, info), = infos.items()
-                raise BadInput(404, f"/v1/{route} is not served here: model {info['name']!r} is a {info['kind']}; "
+                raise BadInput(404, f"/v1/{route} is not served here: model {info['name']!r} is {_a(info['kind'])}; "
                                     f"use POST /v1/{TASK_ROUTES[info['task']]}")
-            raise BadInput(404, f"no model served here is a {TASK_KINDS[task]}; models: "
+            raise BadInput(404, f"no model served here is {_a(TASK_KINDS[task])}; models: "
                                 + ", ".join(f"{k} ({i['kind']}: POST /v1/models/{k}/{TASK_ROUTES[i['task']]})"
                                             for k, i in infos.items()))
         key = self._key(model)
