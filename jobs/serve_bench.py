@@ -4,7 +4,9 @@
     python jobs/serve_bench.py --source <checkpoint, best.json or search folder> --quick
 
 1. Throughput and latency at concurrency 1, 16 and 64 for (a) Serve with dynamic batching,
-   (b) Serve without (max_batch_size 1) and (c) the same model behind plain FastAPI + uvicorn.
+   (b) Serve without (max_batch_size 1), (c) the same model behind plain FastAPI + uvicorn and
+   (d) (a) with Serve's access log on. (a)-(c) log no line per request, as uvicorn at --log-level
+   warning does; (d) shows what Serve's default per-request log lines cost.
 2. 10,000 requests at concurrency 64 (batching on): any 5xx?
 3. A model replica killed under load (2 replicas, concurrency 16): failed requests, time to recover.
 4. 1,000 malformed or hostile requests: all 4xx, and the server still healthy after.
@@ -49,6 +51,7 @@ def texts_for(checkpoint_meta: dict, n: int = 200) -> list[str]:
 class ServeArgs:
     host, replicas, max_texts, max_chars, max_body_bytes = "127.0.0.1", 1, 64, 20_000, 1 << 20
     api_keys_file = None
+    access_log = False  # like uvicorn at --log-level warning: no line per request (setup (d) turns it on)
 
     def __init__(self, port, registry_root, **kw):
         self.port, self.registry = port, registry_root
@@ -168,7 +171,9 @@ def markdown(out: dict) -> str:
              f"({out['model']['source']}); requests carry one real test-split text each "
              f"({out['model']['mean_chars']:.0f} characters on average).  ",
              "Loopback HTTP; the load generator (aiohttp, closed loop) runs on the same cores as the servers, "
-             "so absolute figures are low; compare the rows with each other.", "",
+             "so absolute figures are low; compare the rows with each other. No setup logs a line per request "
+             "(`seqlab serve --no-access-log`; uvicorn at `--log-level warning`) except the last, which has "
+             "Serve's access log on, its default.", "",
              "## Throughput and latency", "",
              "| setup | concurrency | requests | req/s | p50 ms | p99 ms | statuses |", "|---|---|---|---|---|---|---|"]
     for setup, rows in out["throughput"].items():
@@ -195,6 +200,12 @@ def markdown(out: dict) -> str:
                   f"{m['batched_ms'] / batched:.0%} in the model. The rest is paid per request (HTTP parsing, the "
                   f"proxy → gateway → model replica hops, the load generator on the same cores) and batching "
                   f"does not shrink it.", ""]
+    if "Serve, batching, access log" in out["throughput"]:
+        rows = {s: {r["concurrency"]: r for r in rs} for s, rs in out["throughput"].items()}
+        on, off = rows["Serve, batching, access log"][64]["rps"], rows["Serve, batching"][64]["rps"]
+        lines += [f"Serve's access log (on by default: a line per request from the gateway and from the model "
+                  f"replica, sent on to the driver) cost {1 - on / off:.0%} of the batched throughput at "
+                  f"concurrency 64 ({on} against {off} req/s); `seqlab serve --no-access-log` turns it off.", ""]
     lines += [
               "## 10,000 requests at concurrency 64 (batching on)", "",
               f"{out['sustained']['requests']} requests in {out['sustained']['wall_s']:.1f} s "
@@ -297,6 +308,12 @@ def main(argv=None) -> dict:
     serve.delete("seqlab")  # one setup at a time: both would not fit on a small machine
     start_serve(["cfpb"], ServeArgs(port, root, max_batch_size=1, batch_wait_timeout_s=0.0))
     out["throughput"]["Serve, no batching"] = measure(f"{url}/v1/classify", bodies, levels, counts)
+
+    print("(d) Serve, dynamic batching, a log line per request", flush=True)
+    serve.delete("seqlab")
+    start_serve(["cfpb"], ServeArgs(port, root, max_batch_size=args.max_batch_size, access_log=True,
+                                    batch_wait_timeout_s=args.batch_wait_timeout_s))
+    out["throughput"]["Serve, batching, access log"] = measure(f"{url}/v1/classify", bodies, levels, counts)
     serve.shutdown()
 
     print("(c) plain FastAPI + uvicorn", flush=True)

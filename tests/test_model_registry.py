@@ -129,12 +129,13 @@ def test_serve_config_is_a_valid_serve_file(search, tmp_path):
     registry.promote(str(search), "other", root, metric="val_loss")
     path = tmp_path / "serve.yaml"
     run(["registry", "serve-config", "--models", "cfpb,other:1", "--registry", root, "--max-replicas", "4",
-         "--max-batch-size", "16", "--api-keys-file", "/etc/seqlab/api_keys", "-o", str(path)])
+         "--max-batch-size", "16", "--api-keys-file", "/etc/seqlab/api_keys", "--no-access-log", "-o", str(path)])
     config = yaml.safe_load(path.read_text())
     ServeDeploySchema.model_validate(config)
     app = config["applications"][0]
     assert app["import_path"] == "seqlab.serve:build_app" and app["args"]["models"] == ["cfpb", "other:1"]
     assert app["args"]["api_keys_file"] == "/etc/seqlab/api_keys" and app["args"]["max_batch_size"] == 16
+    assert app["args"]["access_log"] is False
     names = {d["name"]: d for d in app["deployments"]}
     assert set(names) == {"Gateway", "model-cfpb", "model-other-v1"}
     assert names["model-cfpb"]["autoscaling_config"]["max_replicas"] == 4

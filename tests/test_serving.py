@@ -18,7 +18,7 @@ PORT = free_port()  # one Serve proxy for the module; each test's app replaces t
 class Args:
     host, replicas, max_texts, max_chars, max_batch_size = "127.0.0.1", 1, 16, 2000, 8
     batch_wait_timeout_s, cpus_per_replica, max_body_bytes = 0.05, 0.25, 64 * 1024
-    port, api_keys_file, registry = PORT, None, None
+    port, api_keys_file, registry, access_log = PORT, None, None, False
 
 
 @pytest.fixture(scope="module")

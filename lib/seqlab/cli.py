@@ -155,7 +155,8 @@ def _http_json(method: str, url: str, body: dict | None = None, timeout: float =
 def serve_options(args) -> dict:
     """``build_app`` options from the serve flags (absent ones keep their defaults)."""
     names = ("max_texts", "max_chars", "max_batch_size", "batch_wait_timeout_s", "max_body_bytes", "api_keys_file",
-             "min_replicas", "max_replicas", "target_ongoing_requests", "gpus_per_replica", "cpus_per_replica")
+             "min_replicas", "max_replicas", "target_ongoing_requests", "gpus_per_replica", "cpus_per_replica",
+             "access_log")
     out = {k: getattr(args, k) for k in names if getattr(args, k, None) is not None}
     out["num_replicas"] = getattr(args, "replicas", 1)
     return out
@@ -431,6 +432,9 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
                    help="CPUs each model replica reserves (default: 1, or an equal share when that would not fit)")
     g.add_argument("--api-keys-file", help="require an X-API-Key header on /v1/*: one accepted key per line "
                                            "(also $SEQLAB_API_KEYS, comma-separated); off when neither is set")
+    g.add_argument("--no-access-log", dest="access_log", action="store_false", default=None,
+                   help="no log line per request from the gateway and model replicas (at hundreds of requests "
+                        "a second they cost CPU on every replica; errors are still logged)")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -747,10 +747,11 @@ def max_ongoing(max_batch_size: int) -> int:
 
 def model_deployment(key: str, source: dict, *, num_replicas: int | str = 1, autoscaling: dict | None = None,
                      gpus: float = 0.0, cpus: float = 1.0, max_batch_size: int = 32, batch_wait_timeout_s: float = 0.01,
-                     max_texts: int = 64, max_chars: int = 20_000):
+                     max_texts: int = 64, max_chars: int = 20_000, access_log: bool = True):
     """One model's deployment, named ``model-<key>`` so a Serve config can tune it by name."""
     options = {"name": deployment_name(key), "max_ongoing_requests": max_ongoing(max_batch_size),
-               "ray_actor_options": {"num_cpus": cpus, "num_gpus": gpus}}
+               "ray_actor_options": {"num_cpus": cpus, "num_gpus": gpus},
+               "logging_config": {"enable_access_log": access_log}}
     if autoscaling:
         options["autoscaling_config"] = autoscaling
     else:
@@ -787,7 +788,8 @@ def build_app(args: dict) -> serve.Application:
     ``registry`` (default ``$SEQLAB_REGISTRY``); or ``checkpoint``: one checkpoint folder, best.json
     or search folder. Options: ``max_batch_size``, ``batch_wait_timeout_s``, ``num_replicas``,
     ``min_replicas``/``max_replicas``/``target_ongoing_requests`` (autoscaling), ``gpus_per_replica``,
-    ``cpus_per_replica`` (default: 1, or a share that fits), ``max_texts``, ``max_chars``, ``max_body_bytes``, ``api_keys_file``.
+    ``cpus_per_replica`` (default: 1, or a share that fits), ``max_texts``, ``max_chars``, ``max_body_bytes``, ``api_keys_file``,
+    ``access_log`` (default on: a log line per request from the gateway and every model replica).
     """
     from seqlab import registry
 
@@ -799,7 +801,7 @@ def build_app(args: dict) -> serve.Application:
               "batch_wait_timeout_s": float(args.get("batch_wait_timeout_s", 0.01)),
               "max_texts": int(args.get("max_texts", 64)), "max_chars": int(args.get("max_chars", 20_000)),
               "gpus": _gpus_per_replica(args.get("gpus_per_replica", "auto")),
-              "cpus": args.get("cpus_per_replica")}
+              "cpus": args.get("cpus_per_replica"), "access_log": bool(args.get("access_log", True))}
     if args.get("max_replicas"):
         common["autoscaling"] = {"min_replicas": int(args.get("min_replicas", 1)),
                                  "max_replicas": int(args["max_replicas"]),
@@ -821,5 +823,6 @@ def build_app(args: dict) -> serve.Application:
     most = common.get("autoscaling", {}).get("max_replicas") or common.get("num_replicas", 1)
     common["cpus"] = _cpus_per_replica(common["cpus"], len(sources) * most)
     handles = {key: model_deployment(key, src, **common) for key, src in sources.items()}
-    return Gateway.bind(handles, api_keys_file=args.get("api_keys_file"),
+    gateway = Gateway.options(logging_config={"enable_access_log": common["access_log"]})
+    return gateway.bind(handles, api_keys_file=args.get("api_keys_file"),
                         max_body_bytes=int(args.get("max_body_bytes", 1 << 20)), max_chars=common["max_chars"])
