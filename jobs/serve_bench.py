@@ -172,8 +172,8 @@ def markdown(out: dict) -> str:
              f"({out['model']['mean_chars']:.0f} characters on average).  ",
              "Loopback HTTP; the load generator (aiohttp, closed loop) runs on the same cores as the servers, "
              "so absolute figures are low; compare the rows with each other. No setup logs a line per request "
-             "(`seqlab serve --no-access-log`; uvicorn at `--log-level warning`) except the last, which has "
-             "Serve's access log on, its default.", "",
+             "(`seqlab serve --no-access-log`; uvicorn at `--log-level warning`) except \"Serve, batching, access "
+             "log\", which has Serve's access log on, its default.", "",
              "## Throughput and latency", "",
              "| setup | concurrency | requests | req/s | p50 ms | p99 ms | statuses |", "|---|---|---|---|---|---|---|"]
     for setup, rows in out["throughput"].items():
@@ -204,8 +204,8 @@ def markdown(out: dict) -> str:
         rows = {s: {r["concurrency"]: r for r in rs} for s, rs in out["throughput"].items()}
         on, off = rows["Serve, batching, access log"][64]["rps"], rows["Serve, batching"][64]["rps"]
         lines += [f"Serve's access log (on by default: a line per request from the gateway and from the model "
-                  f"replica, sent on to the driver) cost {1 - on / off:.0%} of the batched throughput at "
-                  f"concurrency 64 ({on} against {off} req/s); `seqlab serve --no-access-log` turns it off.", ""]
+                  f"replica, sent on to the driver): {on} req/s at concurrency 64 with it, {off} without "
+                  f"({on / off - 1:+.0%}); `seqlab serve --no-access-log` turns it off.", ""]
     lines += [
               "## 10,000 requests at concurrency 64 (batching on)", "",
               f"{out['sustained']['requests']} requests in {out['sustained']['wall_s']:.1f} s "

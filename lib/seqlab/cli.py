@@ -433,8 +433,8 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--api-keys-file", help="require an X-API-Key header on /v1/*: one accepted key per line "
                                            "(also $SEQLAB_API_KEYS, comma-separated); off when neither is set")
     g.add_argument("--no-access-log", dest="access_log", action="store_false", default=None,
-                   help="no log line per request from the gateway and model replicas (at hundreds of requests "
-                        "a second they cost CPU on every replica; errors are still logged)")
+                   help="no log line per request from the gateway and model replicas (errors are still "
+                        "logged)")
 
 
 def build_parser() -> argparse.ArgumentParser:
