@@ -114,17 +114,19 @@ def test_serve_answers_real_http(searched):
 def test_promote_serves_the_searchs_best_trial_in_one_command(searched, tmp_path):
     from ray import serve
 
-    out = run(["registry", "promote", str(searched[1]), "--name", "it-best", "--serve", "--no-block",
-               "--registry", str(tmp_path / "registry"), "--port", str(free_port()), "--max-texts", "4"])
-    best = json.loads((searched[1] / "best.json").read_text())
-    assert (out["card"]["version"], out["card"]["promotion"]["trial"]) == (1, best["trial"])
-    r = requests.post(f"{out['url']}/v1/models/it-best/classify", json={"texts": ["the debt collector called"]},
-                      timeout=60)
-    assert r.status_code == 200, r.text
-    assert r.json()["predictions"][0]["label"] in out["card"]["labels"]
-    models = requests.get(f"{out['url']}/v1/models", timeout=30).json()["models"]
-    assert [(m["key"], m["version"]) for m in models] == [("it-best", 1)]
-    serve.shutdown()
+    try:
+        out = run(["registry", "promote", str(searched[1]), "--name", "it-best", "--serve", "--no-block",
+                   "--registry", str(tmp_path / "registry"), "--port", str(free_port()), "--max-texts", "4"])
+        best = json.loads((searched[1] / "best.json").read_text())
+        assert (out["card"]["version"], out["card"]["promotion"]["trial"]) == (1, best["trial"])
+        r = requests.post(f"{out['url']}/v1/models/it-best/classify", json={"texts": ["the debt collector called"]},
+                          timeout=60)
+        assert r.status_code == 200, r.text
+        assert r.json()["predictions"][0]["label"] in out["card"]["labels"]
+        models = requests.get(f"{out['url']}/v1/models", timeout=30).json()["models"]
+        assert [(m["key"], m["name"], m["version"]) for m in models] == [("it-best:1", "it-best", 1)]
+    finally:
+        serve.shutdown()  # the proxy too: the demo test starts Serve on another port
 
 
 def test_demo_runs_the_whole_path(ray_local, tmp_path):
