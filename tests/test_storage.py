@@ -116,3 +116,10 @@ def test_study_storage_on_postgresql_and_a_clear_error_when_unreachable(postgres
     assert "secret" not in str(e.value) and "\n" not in str(e.value)
     with pytest.raises(SeqlabError, match="no database driver"):
         open_study_storage("mysql://u:pw@127.0.0.1:1/x")
+    import ray
+
+    from seqlab.cli import run
+
+    with pytest.raises(SeqlabError, match="cannot open the Optuna study storage postgresql://u:"):
+        run(["tune", "--dataset", "cfpb", "--study-storage", "postgresql://u:secret@127.0.0.1:1/x"])
+    assert not ray.is_initialized()  # refused before Ray started
