@@ -152,8 +152,13 @@ def model_alone(checkpoint_dir: str, texts: list[str], batch: int, repeats: int 
             "speedup": round(one / batched, 2)}
 
 
+def by_setup(out: dict) -> dict:
+    """The throughput rows as ``{setup: {concurrency: row}}``."""
+    return {s: {r["concurrency"]: r for r in rs} for s, rs in out["throughput"].items()}
+
+
 def goals(out: dict) -> dict:
-    rows = {s: {r["concurrency"]: r for r in rs} for s, rs in out["throughput"].items()}
+    rows = by_setup(out)
     speedup = rows["Serve, batching"][64]["rps"] / rows["Serve, no batching"][64]["rps"]
     plain = rows["plain FastAPI"][1]["p50_ms"]
     ratios = {s: rows[s][1]["p50_ms"] / plain for s in ("Serve, batching", "Serve, no batching")}
@@ -190,7 +195,7 @@ def markdown(out: dict) -> str:
               f"without batching, {g['latency_ratio_c1']['Serve, batching']:.2f}× with it (a lone request waits "
               f"up to the batch timeout) (goal ≤ 1.3×): {'met' if g['latency_met'] else 'not met'}.", ""]
     if "model_alone" in out:  # where the time goes
-        m, rows = out["model_alone"], {s: {r["concurrency"]: r for r in rs} for s, rs in out["throughput"].items()}
+        m, rows = out["model_alone"], by_setup(out)
         unbatched, batched = 1e3 / rows["Serve, no batching"][64]["rps"], 1e3 / rows["Serve, batching"][64]["rps"]
         lines += [f"Where the time goes: the model alone, in one process, takes **{m['one_ms']} ms** per text one at "
                   f"a time and **{m['batched_ms']} ms** per text in batches of {m['batch']} (**{m['speedup']}×**, "
@@ -201,7 +206,7 @@ def markdown(out: dict) -> str:
                   f"proxy → gateway → model replica hops, the load generator on the same cores) and batching "
                   f"does not shrink it.", ""]
     if "Serve, batching, access log" in out["throughput"]:
-        rows = {s: {r["concurrency"]: r for r in rs} for s, rs in out["throughput"].items()}
+        rows = by_setup(out)
         on, off = rows["Serve, batching, access log"][64]["rps"], rows["Serve, batching"][64]["rps"]
         lines += [f"Serve's access log (on by default: a line per request from the gateway and from the model "
                   f"replica, sent on to the driver): {on} req/s at concurrency 64 with it, {off} without "

@@ -20,6 +20,7 @@ from seqlab import storage
 from seqlab.checkpoint import epoch_folders, verify
 from seqlab.cluster import LocalCluster, S3Server, processes, wait_for
 from seqlab.errors import SeqlabError
+from seqlab.search import study_trials
 
 # Small enough for 2 CPU cores, big enough that an epoch lasts a few seconds (room to inject a fault)
 TRAIN = ("python jobs/train.py --dataset cfpb --limit 4000 --max-len 192 --embed-dim 48 --hidden 128 --batch-size 16 "
@@ -150,22 +151,13 @@ def search_command(name: str, storage_uri: str, study: str, results: str, sample
             f"--search-name {name} --storage-path {storage_uri} --study-storage {study} --results-dir {results}")
 
 
-def study_trials(study: str, name: str) -> list:
-    import optuna
-
-    try:
-        return optuna.load_study(study_name=name, storage=study).get_trials(deepcopy=False)
-    except KeyError:
-        return []
-
-
 def interrupted_search(cluster: LocalCluster, name: str, storage_uri: str, study: str, results: str, *,
                        samples: int = 4, stop_after: int = 2) -> dict:
     """Stop a search job once ``stop_after`` trials are complete, submit it again, follow it to the end."""
     t0 = time.monotonic()
     first = cluster.submit(search_command(name, storage_uri, study, results, samples))
     def complete():
-        done = [t for t in study_trials(study, name) if t.state.name == "COMPLETE"]
+        done = [t for t in study_trials(study, name) or [] if t.state.name == "COMPLETE"]
         if len(done) >= stop_after:
             return done
         status = cluster.client().get_job_status(first)
@@ -181,6 +173,6 @@ def interrupted_search(cluster: LocalCluster, name: str, storage_uri: str, study
     interrupted_at = time.monotonic() - t0
     second = cluster.submit(search_command(name, storage_uri, study, results, samples))
     status = cluster.wait(second)
-    return {"status": status, "jobs": [first, second], "before": before, "trials": study_trials(study, name),
+    return {"status": status, "jobs": [first, second], "before": before, "trials": study_trials(study, name) or [],
             "interrupted_at_s": interrupted_at, "wall_s": time.monotonic() - t0,
             "logs": cluster.logs(first) + "\n" + cluster.logs(second)}

@@ -119,12 +119,19 @@ def open_study_storage(url: str):
                           f"database URL (sqlite:///path.db or postgresql://user:password@host:port/db)") from None
 
 
-def study_counts(url: str, name: str) -> str:
+def study_trials(url: str, name: str) -> list | None:
+    """The trials of Optuna study ``name`` in the database at ``url``; None when it has no such study yet."""
     import optuna
 
     try:
-        trials = optuna.load_study(study_name=name, storage=open_study_storage(url)).get_trials(deepcopy=False)
+        return optuna.load_study(study_name=name, storage=open_study_storage(url)).get_trials(deepcopy=False)
     except KeyError:
+        return None
+
+
+def study_counts(url: str, name: str) -> str:
+    trials = study_trials(url, name)
+    if trials is None:
         return "not created yet"
     states = pd.Series([t.state.name.lower() for t in trials]).value_counts()
     return ", ".join(f"{n} {s}" for s, n in states.items()) or "no trials"

@@ -324,12 +324,13 @@ def open_source(source: dict):
 
 TASK_KINDS = {"classify": "classifier", "generate": "text generator", "entity": "entity-mention classifier",
               "molecule": "molecule generator"}
-def _a(noun: str) -> str:
-    return f"{'an' if noun[0] in 'aeiou' else 'a'} {noun}"
-
-
 TASK_ROUTES = {"classify": "classify", "generate": "generate", "entity": "entities/classify",
                "molecule": "molecules/sample"}
+
+
+def _a(noun: str) -> str:
+    """``noun`` with its indefinite article: 'a classifier', 'an entity-mention classifier'."""
+    return f"{'an' if noun[0] in 'aeiou' else 'a'} {noun}"
 
 
 @serve.deployment(max_ongoing_requests=64, health_check_period_s=10, graceful_shutdown_timeout_s=5)
