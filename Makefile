@@ -21,7 +21,7 @@ $(VENV)/.installed: pyproject.toml Makefile
 	touch $@
 
 demo: install
-	$(VENV)/bin/seqlab demo $(ARGS)
+	$(PY) jobs/pipeline.py $(ARGS)
 
 browser:
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \

@@ -25,10 +25,10 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from seqlab import perf
 from seqlab.models import entry
-from seqlab.tasks import EncodedSplit, make_task
-from seqlab.train import bucket_batches
+from seqlab.tasks import make_task
+from seqlab.tasks.batches import bucket_batches
+from seqlab_tools import perf
 
 LSTM_MODELS = ("lstm", "char-lstm", "lstm-ca", "smiles-rnn", "smiles-vae")
 
@@ -98,11 +98,11 @@ def time_steps(model, optimizer, task, batches, device, precision: str, *, feed)
     return seen / (time.perf_counter() - t0)
 
 
-def bench_variant(inputs, model_cfg, args, device, *, batching: str, precision: str, compiled: bool) -> dict:
-    task = make_task(inputs["task"], len(inputs["labels"]))
-    train = EncodedSplit(**inputs["data"]["train"])
+def bench_variant(prepared, model_cfg, args, device, *, batching: str, precision: str, compiled: bool) -> dict:
+    task = make_task(prepared.task, len(prepared.labels))
+    train = prepared.splits["train"]
     torch.manual_seed(0)
-    model = perf.new_model(inputs, model_cfg, device)
+    model = perf.new_model(prepared, model_cfg, device)
     model.pack = batching == "packed"
     model.train()
     optimizer = perf.adamw(model, entry(model_cfg.model).lr, fused=device.type == "cuda")
@@ -142,7 +142,7 @@ def variants(model: str, args) -> list[dict]:
 
 
 def main(argv=None) -> None:
-    from seqlab.runner import prepare_inputs
+    from seqlab.train.driver import prepare
 
     args = parse(argv)
     device = torch.device(args.device)
@@ -151,11 +151,11 @@ def main(argv=None) -> None:
     rows = []
     for model in args.models:
         data_cfg, model_cfg = perf.bench_configs(model, rows=args.rows, max_len=args.max_len)
-        inputs = prepare_inputs(data_cfg, model_cfg)
+        prepared = prepare(data_cfg, model_cfg)
         for v in variants(model, args):
             print(f"[bench] {model} on {device}: {v}", flush=True)
             try:
-                rows.append({"model": model, **bench_variant(inputs, model_cfg, args, device, **v)})
+                rows.append({"model": model, **bench_variant(prepared, model_cfg, args, device, **v)})
             except Exception as exc:  # noqa: BLE001  (torch.compile can fail on a model; say so in the table)
                 rows.append({"model": model, **v, "error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:120]}"})
     table = pd.DataFrame(rows)

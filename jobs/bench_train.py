@@ -24,10 +24,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from seqlab import perf
 from seqlab.config import TrainConfig
+from seqlab.data.select import load_split, prepare_data
 from seqlab.models import MODELS, entry
-from seqlab.runner import fit, init_ray, load_split, prepare_data, prepare_inputs
+from seqlab.train.driver import fit, init_ray, prepare
+from seqlab_tools import perf
 
 TRANSFORMERS = ("minilm", "sentence-minilm")  # ~50x the LSTMs' cost per row on CPU: a quarter of the rows
 
@@ -56,12 +57,12 @@ def parse(argv=None) -> argparse.Namespace:
 def bench_model(model: str, args, storage: str) -> tuple[list[dict], dict | None]:
     rows_n = args.rows // 4 if model in TRANSFORMERS else args.rows
     data_cfg, model_cfg = perf.bench_configs(model, rows=rows_n, max_len=args.max_len)
-    inputs = prepare_inputs(data_cfg, model_cfg)
+    prepared = prepare(data_cfg, model_cfg)
     # every epoch's checkpoint kept: a Ray Train result lists the metrics of its kept checkpoints
     base = TrainConfig(name=f"perf-{model}", storage_path=storage, epochs=args.epochs, batch_size=args.batch_size,
                        num_workers=1, cpus_per_worker=args.cpus, sample_molecules=0, keep_checkpoints=args.epochs,
                        precision="fp32")
-    n_train = len(inputs["data"]["train"]["labels"])
+    n_train = len(prepared.splits["train"])
     runners = ["plain", *args.workers]
     epochs, walls = {r: [] for r in runners}, {r: [] for r in runners}
     for rep in range(args.repeats):
@@ -70,12 +71,12 @@ def bench_model(model: str, args, storage: str) -> tuple[list[dict], dict | None
             t0 = time.perf_counter()
             if runner == "plain":
                 print(f"[bench] {model}: {n_train} training rows of {data_cfg.dataset}, plain PyTorch loop", flush=True)
-                got = perf.plain_fit(inputs, model_cfg, base, threads=args.cpus)["epochs"]
+                got = perf.plain_fit(prepared, model_cfg, base, threads=args.cpus)["epochs"]
             else:
                 cfg = dataclasses.replace(base, name=f"perf-{model}-{runner}w-{rep}", num_workers=runner,
                                           cpus_per_worker=args.cpus // runner)
                 print(f"[bench] {model}: Ray Train, {runner} worker(s) x {cfg.cpus_per_worker} CPU(s)", flush=True)
-                got = fit(inputs, model_cfg, cfg).metrics_dataframe.sort_values("epoch").to_dict("records")
+                got = fit(prepared, model_cfg, cfg).metrics_dataframe.sort_values("epoch").to_dict("records")
             walls[runner].append(time.perf_counter() - t0)
             epochs[runner] += got[1:] if len(got) > 1 else got  # the first epoch warms up
     out = []
@@ -93,7 +94,7 @@ def bench_model(model: str, args, storage: str) -> tuple[list[dict], dict | None
     profile = None
     if not args.no_pipeline:
         frame = load_split(prepare_data(data_cfg, molecules=entry(model).task == "molecule"), "train", data_cfg)
-        profile = {"model": model, **perf.profile_pipeline(inputs, frame, model_cfg, base, threads=args.cpus)}
+        profile = {"model": model, **perf.profile_pipeline(prepared, frame, model_cfg, base, threads=args.cpus)}
     return out, profile
 
 

@@ -21,10 +21,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from seqlab import perf
 from seqlab.config import DataConfig, ModelConfig, SearchConfig, TrainConfig
-from seqlab.runner import init_ray, prepare_inputs
-from seqlab.search import objective, run_search
+from seqlab.train.driver import init_ray, prepare
+from seqlab.tune.search import objective, run_search
+from seqlab_tools import perf
 
 
 def parse(argv=None) -> argparse.Namespace:
@@ -84,7 +84,7 @@ def main(argv=None) -> None:
     init_ray()
     data_cfg = DataConfig(dataset=args.dataset, limit=args.rows or None, max_len=args.max_len)
     model_cfg = ModelConfig(model=args.model)
-    inputs = prepare_inputs(data_cfg, model_cfg)
+    prepared = prepare(data_cfg, model_cfg)
     storage = tempfile.mkdtemp(prefix="seqlab-bench-tune-")  # fresh: a search of the same name would resume
     train_cfg = TrainConfig(name="bench", storage_path=storage, epochs=args.epochs, num_workers=1, cpus_per_worker=1,
                             keep_checkpoints=1, precision="fp32")
@@ -92,12 +92,12 @@ def main(argv=None) -> None:
               "max_concurrent": args.concurrent}
     searches = {"grid": SearchConfig(search_name="bench-grid", grid=True, **values),
                 "ASHA + TPE": SearchConfig(search_name="bench-asha-tpe", num_samples=args.samples, **values)}
-    metric, mode = objective(inputs["task"], searches["grid"], train_cfg)
+    metric, mode = objective(prepared.task, searches["grid"], train_cfg)
     reports, rows = [], []
     for label, cfg in searches.items():
         print(f"[bench] {label} search", flush=True)
         t0 = time.perf_counter()
-        result_grid = run_search(inputs, model_cfg, train_cfg, cfg)
+        result_grid = run_search(prepared, model_cfg, train_cfg, cfg)
         wall = time.perf_counter() - t0
         got = trial_rows(result_grid, label)
         reports.append(got)

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import yaml
 
-from seqlab.data import seqlab_home
-from seqlab.entity_report import attention_figure, load, runs_for, write_tables
-from seqlab.experiments import copy_cards, train
-from seqlab.runner import init_ray
+from seqlab.storage import seqlab_home
+from seqlab.train.driver import init_ray
+from seqlab_tools.entity_report import attention_figure, load, runs_for, write_tables
+from seqlab_tools.experiments import copy_cards, train
 
 
 def main() -> None:
@@ -52,7 +52,7 @@ def main() -> None:
              & (df["embeddings"] == "random") & df["train_domain"].isna()]
     if len(run):
         from seqlab.config import DataConfig
-        from seqlab.runner import load_split, prepare_data
+        from seqlab.data.select import load_split, prepare_data
 
         data_cfg = DataConfig(dataset=att["dataset"], fold=0)
         test = load_split(prepare_data(data_cfg), "test", data_cfg)

@@ -16,9 +16,9 @@ import sys
 import tempfile
 import time
 
-from seqlab import faults
-from seqlab.cluster import LocalCluster, S3Server
 from seqlab.errors import SeqlabError
+from seqlab_tools import faults
+from seqlab_tools.cluster import LocalCluster, S3Server
 
 
 def main() -> None:

@@ -25,9 +25,10 @@ import yaml
 
 from seqlab import chem, provenance, report
 from seqlab.checkpoint import local_dir
-from seqlab.data import prepare, seqlab_home
-from seqlab.experiments import train
-from seqlab.predict import MoleculeGenerator
+from seqlab.data.prepare import prepare
+from seqlab.storage import seqlab_home
+from seqlab.tasks.molecule import MoleculeGenerator
+from seqlab_tools.experiments import train
 
 # The published MOSES baselines (Polykovskiy et al. 2020, Table 2), as quoted in our issue tracker
 PUBLISHED = [
@@ -155,7 +156,7 @@ def main() -> None:
     prepared = prepare("moses", molecules=True)
     test = prepared.split("test")
     if not args.tables_only:
-        from seqlab.runner import init_ray
+        from seqlab.train.driver import init_ray
 
         init_ray()
         only = [x for x in args.only.split(",") if x] or [""]

@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 
 from seqlab import registry
-from seqlab.cluster import free_port
+from seqlab_tools.cluster import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = {"cfpb": "results/text/runs/cfpb-lstm-word2vec.json", "writer": "results/text/runs/gen-conditional.json",
@@ -27,8 +27,9 @@ def main(argv=None) -> dict:
     args = p.parse_args(argv)
     from ray import serve
 
-    from seqlab.browser import chromium, try_models
-    from seqlab.cli import start_serve
+    from seqlab.serve.app import start
+    from seqlab.serve.options import ServeOptions
+    from seqlab_tools.browser import chromium, try_models
 
     runs = dict(r.split("=", 1) for r in args.run) or {
         name: json.loads((ROOT / path).read_text())["checkpoint"] for name, path in RUNS.items()}
@@ -37,10 +38,7 @@ def main(argv=None) -> dict:
     for name, checkpoint in runs.items():
         registry.promote(checkpoint, name, root)
 
-    class Args:
-        host, port, registry = "127.0.0.1", free_port(), root
-
-    url = start_serve(list(runs), Args)
+    url = start(list(runs), ServeOptions(port=free_port(), registry=root))
     try:
         with chromium() as driver:
             seen = try_models(driver, url, shots=tmp / "shots")

@@ -1,15 +1,116 @@
 """The main job, end to end: data, Ray Train, Ray Tune + Optuna, test figures, Ray Serve, one HTTP request.
 
-    python jobs/pipeline.py            # about 10 minutes on 2 CPU cores, local Ray started here
+    python jobs/pipeline.py            # about 10 minutes on 2 CPU cores, local Ray started here (make demo)
     python jobs/pipeline.py --full     # full-size search
-    ray job submit --working-dir . -- python jobs/pipeline.py
+    ray job submit --working-dir . --runtime-env jobs/runtime_env.yaml -- python jobs/pipeline.py
 
-Same options as `seqlab demo --help`.
+It puts library pieces together: ``seqlab data``, ``seqlab train``, ``seqlab tune``, ``seqlab
+registry promote``, ``seqlab serve``, then a request over HTTP. Every option of those commands
+applies (``--help``).
 """
 
-import sys
+from __future__ import annotations
 
-from seqlab.cli import main
+import argparse
+import dataclasses
+import hashlib
+import json
+import time
+import urllib.error
+import urllib.request
+
+from seqlab import registry
+from seqlab.cli import cmd_data, cmd_train, cmd_tune, log, main
+from seqlab.config import add_arguments, chosen_model, from_arguments
+from seqlab.errors import SeqlabError
+from seqlab.serve.app import start
+from seqlab.serve.options import add_serve_arguments, serve_options
+
+DEMO_EXAMPLES = [
+    "I have disputed this account on my credit report three times and the bureau keeps reporting it as late.",
+    "A collector keeps calling me at work about a debt I do not owe and threatened to sue me.",
+    "My mortgage servicer lost my payment and now says my loan is in default and charged fees.",
+]
+SECTIONS = ["data", "model", "train", "search"]
+# Smaller settings so the demo finishes in about 10 minutes on 2 CPU cores; --full lifts them.
+DEMO_DEFAULTS = {"data": {"max_len": 256},
+                 "train": {"epochs": 4, "name": "demo-cfpb-lstm"},
+                 "search": {"num_samples": 4, "hidden_max": 128, "search_name": "demo-cfpb-lstm-search",
+                            "results_dir": "results/demo"}}
+FULL_DEFAULTS = {"train": {"epochs": 8, "name": "cfpb-lstm"},
+                 "search": {"num_samples": 16, "hidden_max": 512, "search_name": "cfpb-lstm-search"}}
+
+
+def http_json(method: str, url: str, body: dict | None = None, timeout: float = 60) -> tuple[int, dict]:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"{}")
+
+
+def build_parser(model: str | None = None) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="pipeline.py", description=__doc__.split("\n")[0],
+                                epilog="Options may also come from --config FILE.yaml (sections data, model, train, "
+                                       "search); flags win.")
+    p.add_argument("--full", action="store_true",
+                   help="full-size run: all data, 8 epochs, 16 trials over widths 32-512 (hours on 2 CPU cores)")
+    p.add_argument("--keep-serving", action="store_true", help="leave the HTTP app running at the end")
+    add_arguments(p, SECTIONS, model)
+    add_serve_arguments(p)
+    return p
+
+
+def parse(argv: list[str]) -> tuple[argparse.Namespace, dict]:
+    args = build_parser(chosen_model(argv)).parse_args(argv)
+    args.argv = ["python", "jobs/pipeline.py", *argv]
+    # the presets apply wherever no flag was given
+    for section, values in (FULL_DEFAULTS if args.full else DEMO_DEFAULTS).items():
+        for k, v in values.items():
+            if not hasattr(args, f"{section}.{k}"):
+                setattr(args, f"{section}.{k}", v)
+    return args, from_arguments(args, SECTIONS)
+
+
+def run(argv: list[str]) -> dict:
+    """data -> Ray Train -> Ray Tune + Optuna -> test figures -> registry -> Ray Serve -> HTTP."""
+    args, cfg = parse(argv)
+    t0 = time.perf_counter()
+    # Run names carry a hash of the settings, so changed settings start new runs and the same
+    # settings resume (or reuse) the finished ones.
+    settings = {s: dataclasses.asdict(cfg[s]) for s in SECTIONS}
+    tag = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
+    cfg["train"] = dataclasses.replace(cfg["train"], name=f"{cfg['train'].name}-{tag}")
+    cfg["search"] = dataclasses.replace(cfg["search"], search_name=f"{cfg['search'].search_name}-{tag}")
+    log("1/5 data")
+    cmd_data(cfg, args)
+    log(f"2/5 train ({cfg['train'].num_workers} workers, {cfg['train'].epochs} epochs)")
+    trained = cmd_train(cfg, args)
+    log(f"3/5 search ({cfg['search'].num_samples} trials, Optuna TPE + ASHA)")
+    tuned = cmd_tune(cfg, args)
+    opts = serve_options(args)
+    card = registry.promote(str(tuned["out_dir"]), "demo-cfpb-lstm", opts.registry or registry.default_root())
+    log(f"4/5 promote the best trial as {card['name']}:{card['version']} and serve it")
+    url = start([f"{card['name']}:{card['version']}"], opts)
+    log(f"5/5 POST {url}/v1/classify")
+    status, answer = http_json("POST", f"{url}/v1/classify", {"texts": DEMO_EXAMPLES})
+    if status != 200:
+        raise SeqlabError(f"the served model answered HTTP {status}: {answer}")
+    for text, pred in zip(DEMO_EXAMPLES, answer["predictions"]):
+        top = max(pred["probabilities"].values())
+        print(f"  {pred['label']!r} (p={top:.2f})  <- {text[:70]}...", flush=True)
+    bad_status, bad = http_json("POST", f"{url}/v1/classify", {"texts": []})
+    log(f"a bad request gets HTTP {bad_status}: {bad.get('error')}")
+    log(f"done in {time.perf_counter() - t0:.0f}s: train run test macro-F1 {trained['test']['macro_f1']:.4f}; "
+        f"tuned test macro-F1 {tuned['test']['macro_f1']:.4f}; results in {cfg['search'].results_dir}/")
+    if not args.keep_serving:
+        from ray import serve
+
+        serve.shutdown()
+    return {"answer": answer, "bad_status": bad_status, "tuned": tuned, "trained": trained}
+
 
 if __name__ == "__main__":
-    main(["demo", *sys.argv[1:]])
+    main(run_fn=run)

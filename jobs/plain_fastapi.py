@@ -10,8 +10,9 @@ import os
 
 from fastapi import FastAPI
 
-from seqlab.predict import TextClassifier
-from seqlab.serve import BadInput, ClassifyRequest, _bad_input, check_texts
+from seqlab.errors import BadInput
+from seqlab.serve.gateway import _bad_input
+from seqlab.tasks.classify import ClassifyRequest, TextClassifier, check_texts
 
 model = TextClassifier(os.environ["SEQLAB_CHECKPOINT"])
 app = FastAPI(title="seqlab plain FastAPI baseline")

@@ -18,8 +18,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from seqlab import faults, provenance
-from seqlab.cluster import LocalCluster, S3Server
+from seqlab import provenance
+from seqlab_tools import faults
+from seqlab_tools.cluster import LocalCluster, S3Server
 
 FAULTS = ["kill-worker", "stop-node", "kill-driver", "restart-s3"]
 RUNS = "s3://seqlab/runs"

@@ -28,9 +28,10 @@ from pathlib import Path
 import requests
 
 from seqlab import registry
-from seqlab.cluster import free_port, wait_for
-from seqlab.loadtest import hostile_requests, load, send_hostile
 from seqlab.provenance import record
+from seqlab.serve.options import ServeOptions
+from seqlab_tools.cluster import free_port, wait_for
+from seqlab_tools.loadtest import hostile_requests, load, send_hostile
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_RUN = ROOT / "results" / "text" / "runs" / "cfpb-lstm-word2vec.json"
@@ -39,8 +40,7 @@ DEFAULT_RUN = ROOT / "results" / "text" / "runs" / "cfpb-lstm-word2vec.json"
 def texts_for(checkpoint_meta: dict, n: int = 200) -> list[str]:
     """Real test-split texts of the model's dataset when they are on this machine, else a few examples."""
     import pandas as pd
-
-    from seqlab.cli import DEMO_EXAMPLES
+    from pipeline import DEMO_EXAMPLES
 
     root = Path(checkpoint_meta.get("data", {}).get("root", "/nonexistent"))
     if (root / "test.parquet").exists():
@@ -48,14 +48,9 @@ def texts_for(checkpoint_meta: dict, n: int = 200) -> list[str]:
     return DEMO_EXAMPLES
 
 
-class ServeArgs:
-    host, replicas, max_texts, max_chars, max_body_bytes = "127.0.0.1", 1, 64, 20_000, 1 << 20
-    api_keys_file = None
-    access_log = False  # like uvicorn at --log-level warning: no line per request (setup (d) turns it on)
-
-    def __init__(self, port, registry_root, **kw):
-        self.port, self.registry = port, registry_root
-        self.__dict__.update(kw)
+def serve_opts(port: int, registry_root: str, **kw) -> ServeOptions:
+    # access_log off: like uvicorn at --log-level warning, no line per request (setup (d) turns it on)
+    return ServeOptions(port=port, registry=registry_root, **{"access_log": False, **kw})
 
 
 def measure(url: str, bodies: list[dict], levels: list[int], counts: dict[int, int]) -> list[dict]:
@@ -132,7 +127,7 @@ def replica_kill(url: str, bodies: list[dict], seconds: float, kill_at: float) -
 def model_alone(checkpoint_dir: str, texts: list[str], batch: int, repeats: int = 3) -> dict:
     """The model's own time per text in this process, one text at a time against batches of ``batch``:
     the most batching could give if HTTP and Serve cost nothing."""
-    from seqlab.predict import load_predictor
+    from seqlab.tasks import load_predictor
 
     model = load_predictor(checkpoint_dir, "cpu")
     sample = texts[: 2 * batch]
@@ -276,8 +271,8 @@ def main(argv=None) -> dict:
     from ray import serve
 
     from seqlab.checkpoint import local_dir, read_meta
-    from seqlab.cli import start_serve
-    from seqlab.runner import init_ray
+    from seqlab.serve.app import start
+    from seqlab.train.driver import init_ray
 
     source = args.source or json.loads(DEFAULT_RUN.read_text())["checkpoint"]
     scale = 10 if args.quick else 1
@@ -305,18 +300,18 @@ def main(argv=None) -> dict:
     levels = [1, 16, 64]
 
     print("(a) Serve, dynamic batching", flush=True)
-    start_serve(["cfpb"], ServeArgs(port, root, max_batch_size=args.max_batch_size,
+    start(["cfpb"], serve_opts(port, root, max_batch_size=args.max_batch_size,
                                     batch_wait_timeout_s=args.batch_wait_timeout_s))
     out["throughput"]["Serve, batching"] = measure(f"{url}/v1/classify", bodies, levels, counts)
 
     print("(b) Serve, no batching", flush=True)
     serve.delete("seqlab")  # one setup at a time: both would not fit on a small machine
-    start_serve(["cfpb"], ServeArgs(port, root, max_batch_size=1, batch_wait_timeout_s=0.0))
+    start(["cfpb"], serve_opts(port, root, max_batch_size=1, batch_wait_timeout_s=0.0))
     out["throughput"]["Serve, no batching"] = measure(f"{url}/v1/classify", bodies, levels, counts)
 
     print("(d) Serve, dynamic batching, a log line per request", flush=True)
     serve.delete("seqlab")
-    start_serve(["cfpb"], ServeArgs(port, root, max_batch_size=args.max_batch_size, access_log=True,
+    start(["cfpb"], serve_opts(port, root, max_batch_size=args.max_batch_size, access_log=True,
                                     batch_wait_timeout_s=args.batch_wait_timeout_s))
     out["throughput"]["Serve, batching, access log"] = measure(f"{url}/v1/classify", bodies, levels, counts)
     serve.shutdown()
@@ -336,7 +331,7 @@ def main(argv=None) -> dict:
     print(f"  {out['model_alone']}", flush=True)
 
     print("10,000 requests at concurrency 64", flush=True)
-    start_serve(["cfpb"], ServeArgs(port, root, max_batch_size=args.max_batch_size,
+    start(["cfpb"], serve_opts(port, root, max_batch_size=args.max_batch_size,
                                     batch_wait_timeout_s=args.batch_wait_timeout_s))
     res = load(f"{url}/v1/classify", bodies, 64, 10_000 // scale)
     out["sustained"] = {**res.row(), "wall_s": res.wall_s, "server_errors": res.server_errors}
@@ -344,7 +339,7 @@ def main(argv=None) -> dict:
 
     print("a replica killed under load", flush=True)
     serve.delete("seqlab")
-    start_serve(["cfpb"], ServeArgs(port, root, replicas=2, max_batch_size=args.max_batch_size,
+    start(["cfpb"], serve_opts(port, root, replicas=2, max_batch_size=args.max_batch_size,
                                     batch_wait_timeout_s=args.batch_wait_timeout_s))
     out["kill"] = replica_kill(f"{url}/v1/classify", bodies, seconds=30 / (scale ** 0.5), kill_at=8 / (scale ** 0.5))
     print(f"  {out['kill']}", flush=True)

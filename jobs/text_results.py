@@ -15,10 +15,16 @@ from pathlib import Path
 
 import yaml
 
-from seqlab.data import seqlab_home
-from seqlab.experiments import (classifier_table, copy_cards, generator_table, load_records, recognisability_report,
-                                train)
-from seqlab.runner import init_ray
+from seqlab.storage import seqlab_home
+from seqlab.train.driver import init_ray
+from seqlab_tools.experiments import (
+    classifier_table,
+    copy_cards,
+    generator_table,
+    load_records,
+    recognisability_report,
+    train,
+)
 
 
 def main() -> None:

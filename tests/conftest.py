@@ -2,7 +2,7 @@ import os
 
 import pytest
 
-from seqlab.cluster import free_port  # noqa: F401  (tests import it from here)
+from seqlab_tools.cluster import free_port  # noqa: F401  (tests import it from here)
 
 # Real data, cached once per machine under $SEQLAB_HOME (default ~/.seqlab); runs go to tmp folders.
 os.environ.setdefault("RAY_TRAIN_ENABLE_PRINT_PATCH", "0")
@@ -45,11 +45,12 @@ def tiny_checkpoint(path, name: str = "lstm", labels=("billing", "loans", "other
 
     from seqlab import checkpoint
     from seqlab.models import MODELS, build_model
-    from seqlab.tokenizer import CharTokenizer, WordTokenizer
+    from seqlab.tokenizers.chars import CharTokenizer
+    from seqlab.tokenizers.words import WordTokenizer
 
     spec = MODELS[name]
     if spec.task == "molecule":
-        from seqlab.smiles import SmilesTokenizer
+        from seqlab.tokenizers.smiles import SmilesTokenizer
 
         tok = SmilesTokenizer.build(["CCO", "c1ccccc1Cl", "CC(N)C(=O)O", "C[C@@H](N)O", "CC(=O)Oc1ccccc1C(=O)O"])
     elif spec.tokenizer == "char":

@@ -10,8 +10,10 @@ from rdkit.Chem import rdFingerprintGenerator
 from scipy import linalg
 
 from seqlab import chem
-from seqlab.data import MOSES_ARTIFACT, fetch_artifact, moses_smiles, seqlab_home
+from seqlab.data.artifacts import MOSES_ARTIFACT, fetch_artifact
+from seqlab.data.catalog import moses_smiles
 from seqlab.errors import SeqlabError
+from seqlab.storage import seqlab_home
 
 # Drug-like and assorted molecules, all distinct
 DIVERSE = [

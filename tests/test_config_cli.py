@@ -1,3 +1,4 @@
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -16,12 +17,12 @@ def seqlab(*args, **kw):
     return subprocess.run([sys.executable, "-m", "seqlab.cli", *args], capture_output=True, text=True, **kw)
 
 
-@pytest.mark.parametrize("command", ["data", "train", "tune", "serve", "predict", "generate", "sample", "export",
-                                     "models", "demo"])
+@pytest.mark.parametrize("command", ["data", "train", "tune", "serve", "registry", "predict", "generate", "sample",
+                                     "export", "models"])
 def test_help_explains_every_command(command):
     out = seqlab(command, "--help")
     assert out.returncode == 0 and "usage: seqlab " + command in out.stdout
-    if command in ("train", "tune", "demo"):
+    if command in ("train", "tune"):
         assert "--hidden" in out.stdout and "LSTM width" in out.stdout and "resumes" in seqlab("--help").stdout
 
 
@@ -60,17 +61,25 @@ def test_precedence_defaults_yaml_flags(tmp_path):
     cfg = tmp_path / "c.yaml"
     cfg.write_text(yaml.safe_dump({"model": {"hidden": 77, "dropout": 0.1}, "train": {"epochs": 3}}))
     _, c = parse(["train", "--config", str(cfg), "--hidden", "99"])
-    assert c["model"].hidden == 99 and c["model"].dropout == 0.1 and c["train"].epochs == 3
+    assert c["model"].options == {"hidden": 99, "dropout": 0.1} and c["train"].epochs == 3
     assert c["train"].lr == SECTIONS["train"]().lr
     cfg.write_text(yaml.safe_dump({"serving": {}}))
     with pytest.raises(SeqlabError, match="unknown section 'serving'"):
         parse(["train", "--config", str(cfg)])
 
 
+def pipeline_job():
+    spec = importlib.util.spec_from_file_location("pipeline", ROOT / "jobs" / "pipeline.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def test_demo_presets_and_full():
-    _, small = parse(["demo"])
-    _, full = parse(["demo", "--full"])
-    _, override = parse(["demo", "--epochs", "5"])
+    parse_demo = pipeline_job().parse
+    _, small = parse_demo([])
+    _, full = parse_demo(["--full"])
+    _, override = parse_demo(["--epochs", "5"])
     assert small["data"].max_len < full["data"].max_len and small["train"].epochs < full["train"].epochs
     assert full["data"].limit is None and full["search"].hidden_max == 512
     assert override["train"].epochs == 5
@@ -86,14 +95,14 @@ def test_every_yaml_config_in_the_repo_loads():
 
 
 def test_parser_builds():
-    assert "demo" in build_parser().format_help()
+    assert "registry" in build_parser().format_help()
 
 
-@pytest.mark.parametrize("job,command", [("train", "train"), ("tune", "tune"), ("serve", "serve"),
-                                         ("pipeline", "demo")])
-def test_job_scripts_are_the_cli(job, command):
+@pytest.mark.parametrize("job,usage", [("train", "seqlab train"), ("tune", "seqlab tune"), ("serve", "seqlab serve"),
+                                       ("pipeline", "pipeline.py")])
+def test_job_scripts_are_the_cli(job, usage):
     out = subprocess.run([sys.executable, str(ROOT / "jobs" / f"{job}.py"), "--help"], capture_output=True, text=True)
-    assert out.returncode == 0 and f"usage: seqlab {command}" in out.stdout
+    assert out.returncode == 0 and f"usage: {usage}" in out.stdout
 
 
 def test_models_lists_every_model_with_its_task():
@@ -128,7 +137,7 @@ def test_molecule_experiment_list_parses():
 def test_entity_experiment_list_parses():
     import shlex
 
-    from seqlab.entity_report import runs_for
+    from seqlab_tools.entity_report import runs_for
 
     spec = yaml.safe_load((ROOT / "configs" / "experiments" / "entities.yaml").read_text())
     runs = runs_for(spec)
@@ -140,3 +149,69 @@ def test_entity_experiment_list_parses():
         assert c["model"].model in {m["name"] for m in spec["models"]}, r["name"]
         assert (c["data"].fold is None) == (r["group"] == "cross-domain" and c["data"].train_domain
                                             != c["data"].test_domain)
+
+
+def test_help_lists_the_chosen_models_options():
+    cnn = seqlab("train", "--model", "cnn", "--help").stdout
+    assert "options of --model cnn" in cnn and "--filters" in cnn and "--kernel-size" in cnn
+    assert "--hidden " not in cnn and "--latent" not in cnn  # other families' options are not listed
+    vae = seqlab("tune", "--model", "smiles-vae", "--help").stdout
+    assert "--latent" in vae and "--free-bits" in vae and "--filters" not in vae
+
+
+def test_an_option_of_another_family_is_refused_naming_the_models_options():
+    out = seqlab("train", "--model", "smiles-vae", "--filters", "8")
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines()[-1].startswith(
+        "seqlab: error: model 'smiles-vae' has no option 'filters'; options: anneal_steps, beta, dropout")
+
+
+def test_every_builder_option_is_a_flag_with_its_type():
+    from seqlab.models import MODELS, option_type
+
+    for name, e in MODELS.items():
+        for option, p in e.parameters().items():
+            value = {bool: "false", int: "3", float: "0.25", str: "max"}[option_type(p)]
+            _, c = parse(["train", "--model", name, f"--{option.replace('_', '-')}", value])
+            assert type(c["model"].options[option]) is option_type(p), (name, option)
+
+
+def test_yaml_values_take_their_fields_types(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("data: {max_len: '64', limit: 100, keep_labels: null}\n"
+                   "model: {model: lstm, hidden: '32', dropout: 1e-1, bidirectional: 'false', pooling: last}\n"
+                   "train: {lr: 1e-3, epochs: 3, use_gpu: no, storage_path: ~/runs, weight_decay: 0}\n"
+                   "search: {space: {hidden: 'lograndint[8, 64]'}, grid: false}\n")
+    _, c = parse(["tune", "--config", str(cfg), "--batch-size", "16", "--seed", "7"])
+    assert c["train"].lr == 0.001 and type(c["train"].lr) is float  # YAML 1.1 reads 1e-3 as text
+    assert (c["train"].epochs, c["train"].batch_size, c["train"].seed, c["train"].use_gpu) == (3, 16, 7, False)
+    assert c["train"].weight_decay == 0.0 and type(c["train"].weight_decay) is float
+    assert (c["data"].max_len, c["data"].limit, c["data"].keep_labels) == (64, 100, None)
+    assert c["model"].options == {"hidden": 32, "dropout": 0.1, "bidirectional": False, "pooling": "last"}
+    assert c["search"].space == {"hidden": "lograndint[8, 64]"} and c["search"].grid is False
+
+
+@pytest.mark.parametrize("where,text,expected", [
+    ("yaml", "train: {epochs: ten}", "train.epochs: expected a whole number, got 'ten'"),
+    ("yaml", "train: {lr: fast}", "train.lr: expected a number, got 'fast'"),
+    ("yaml", "train: {use_gpu: maybe}", "train.use_gpu: expected true or false, got 'maybe'"),
+    ("yaml", "model: {hidden: 2.5}", "model.hidden: expected a whole number, got 2.5"),
+    ("yaml", "search: {space: [hidden]}", "search.space: expected a mapping (FIELD: VALUE), got ['hidden']"),
+    ("yaml", "search: {space: {hidden: 'between[1, 2]'}}", "search space hidden: 'between[1, 2]' is not a spec"),
+    ("yaml", "train: {epoch: 3}", "section 'train' has no field 'epoch'; fields are"),
+    ("flag", ["--epochs", "ten"], "train.epochs: expected a whole number, got 'ten'"),
+    ("flag", ["--lr", "1e-3x"], "train.lr: expected a number, got '1e-3x'"),
+    ("flag", ["--hidden", "wide"], "model.hidden: expected a whole number, got 'wide'"),
+    ("flag", ["--space", "hidden"], "--space 'hidden': expected FIELD=SPEC"),
+])
+def test_a_value_of_the_wrong_type_is_one_line_naming_the_field(tmp_path, where, text, expected):
+    args = ["tune"]
+    if where == "yaml":
+        (tmp_path / "c.yaml").write_text(text + "\n")
+        args += ["--config", str(tmp_path / "c.yaml")]
+    else:
+        args += text
+    out = seqlab(*args, "--dataset", str(tmp_path / "never-read.csv"))
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+    line = out.stderr.strip().splitlines()[-1]
+    assert line.startswith("seqlab: error: ") and expected in line, out.stderr

@@ -7,8 +7,10 @@ import torch
 
 from seqlab import checkpoint
 from seqlab.models import MODELS, build_model
-from seqlab.tasks import label_ids, make_task
-from seqlab.tokenizer import CharTokenizer, WordTokenizer
+from seqlab.tasks import make_task
+from seqlab.tasks.encoding import label_ids
+from seqlab.tokenizers.chars import CharTokenizer
+from seqlab.tokenizers.words import WordTokenizer
 
 TEXTS = ["the pill gave me acne and cramps", "my skin cleared up in a month", "pain in my back every day",
          "i felt low and tired for weeks"]
@@ -35,10 +37,10 @@ def tokenizer_for(kind: str):
     if kind == "char":
         return CharTokenizer.build(TEXTS)
     if kind == "smiles":
-        from seqlab.smiles import SmilesTokenizer
+        from seqlab.tokenizers.smiles import SmilesTokenizer
 
         return SmilesTokenizer.build(MOLECULES)
-    from seqlab.models.bert import WordPieceTokenizer
+    from seqlab.tokenizers.wordpiece import WordPieceTokenizer
 
     return WordPieceTokenizer.pretrained(max_len=20)
 
@@ -53,7 +55,7 @@ def test_every_model(name, tmp_path):
     frame = pd.DataFrame({"text": MOLECULES if spec.task == "molecule" else TEXTS, "start": [a for a, _ in SPANS], "end": [b for _, b in SPANS]})
     features = None
     if spec.features:
-        from seqlab.features import mention_features
+        from seqlab.data.features import mention_features
 
         features = mention_features(TEXTS, frame["start"].to_numpy(), frame["end"].to_numpy())
     split = task.encode_frame(tok, frame, label_ids(LABELS, labels), max_len=12, features=features)

@@ -2,8 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from seqlab.predict import recognisability
 from seqlab.report import markdown_table, plot_curves, tensorboard_history
+from seqlab.tasks.generate import recognisability
 
 
 def test_tensorboard_history_reads_back_every_epoch_and_a_resume_wins(tmp_path):

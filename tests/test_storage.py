@@ -7,11 +7,11 @@ import torch
 
 from seqlab import storage
 from seqlab.checkpoint import load_model, local_dir, save, verify
-from seqlab.cluster import S3Server
 from seqlab.config import SearchConfig
 from seqlab.errors import SeqlabError
 from seqlab.models import build_model
-from seqlab.search import redact
+from seqlab.tune.study import redact
+from seqlab_tools.cluster import S3Server
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +104,7 @@ def test_study_storage_must_be_a_database_url():
 def test_study_storage_on_postgresql_and_a_clear_error_when_unreachable(postgres):
     import optuna
 
-    from seqlab.search import open_study_storage, study_counts
+    from seqlab.tune.study import open_study_storage, study_counts
 
     study = optuna.create_study(study_name="s", storage=open_study_storage(postgres))
     study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=3)

@@ -21,10 +21,10 @@ import torch
 import torch.nn as nn
 from safetensors.torch import load_file, save_file
 
-from seqlab import tokenizer as tokenizers
+from seqlab import tokenizers
 from seqlab.errors import SeqlabError
-from seqlab.storage import sha256_of
 from seqlab.models import build_model, entry
+from seqlab.storage import sha256_of
 
 
 def save(path: Path, *, model: nn.Module, optimizer: torch.optim.Optimizer | None, meta: dict, tokenizer: dict) -> None:

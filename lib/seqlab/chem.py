@@ -29,14 +29,10 @@ from rdkit.Chem import Draw, rdFingerprintGenerator
 from rdkit.Chem.Draw import rdMolDraw2D
 from torch import nn
 
-from seqlab.data import MOSES_ARTIFACT, Artifact, _zip_member, fetch_artifact, seqlab_home
+from seqlab.data.artifacts import FCD_TORCH, MOSES_ARTIFACT, fetch_artifact, zip_member
 from seqlab.errors import SeqlabError
+from seqlab.storage import seqlab_home
 
-FCD_TORCH = Artifact(
-    requirement="fcd_torch==1.0.7",
-    filename="fcd_torch-1.0.7-py3-none-any.whl",
-    sha256="63a24aae88c554a7ba6422cffdef3ad7c1befec73f835b70ead04097a1ebed6f",
-)
 CHEMNET_MEMBER = "fcd_torch/ChemNet_v0.13_pretrained.pt"
 MOSES_DATA = "moses/dataset/data"  # test.csv.gz, test_scaffolds.csv.gz, train.csv.gz and their *_stats.npz
 MOSES_STATS = ("test", "test_scaffolds")
@@ -214,7 +210,7 @@ def chemnet(device: str = "cpu") -> tuple[nn.ModuleList, tuple[dict, ...]]:
     """ChemNet v0.13 from the fcd_torch wheel: its layers and each layer's Keras settings."""
     whl = fetch_artifact(FCD_TORCH)
     with zipfile.ZipFile(whl) as zf:
-        raw = io.BytesIO(_zip_member(zf, CHEMNET_MEMBER, whl.name))
+        raw = io.BytesIO(zip_member(zf, CHEMNET_MEMBER, whl.name))
     config = torch.load(raw, weights_only=True, map_location="cpu")
     layers, infos = nn.ModuleList(), []
     for kind, (state, kwargs, info) in config:
@@ -392,7 +388,7 @@ def moses_test_stats(name: str = "test") -> tuple[np.ndarray, np.ndarray]:
         whl = fetch_artifact(MOSES_ARTIFACT)
         member = f"{MOSES_DATA}/{name}_stats.npz"
         with zipfile.ZipFile(whl) as zf:
-            inner = io.BytesIO(_zip_member(zf, member, whl.name))
+            inner = io.BytesIO(zip_member(zf, member, whl.name))
         with zipfile.ZipFile(inner) as npz, npz.open("stats.npy") as f:
             stats = read_pickled_npy(f)
         mu, sigma = (np.asarray(stats["FCD"][k], np.float64) for k in ("mu", "sigma"))

@@ -1,15 +1,23 @@
 """Job configuration: dataclasses whose field help becomes ``--help``.
 
 Precedence: defaults, then a YAML file (``--config``, sections ``data``, ``model``, ``train``,
-``search``), then command-line flags. Validation happens on construction and is worded in the
-user's terms.
+``search``), then command-line flags. Every value, from YAML or a flag, is converted to its field's
+declared type on the way in (``lr: 1e-3`` is the number 0.001; ``epochs: ten`` is refused naming
+``train.epochs``), and validated on construction in the user's terms.
+
+A model's options are not fields here: they are the keyword arguments of its builder
+(:mod:`seqlab.models`), so ``seqlab train --model cnn --help`` lists the CNN's options and an
+option of another family is refused, naming the model's.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import dataclasses
+import inspect
+import os
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +25,7 @@ from typing import Any
 import yaml
 
 from seqlab.errors import SeqlabError
+from seqlab.storage import seqlab_home
 
 
 def opt(default: Any, help: str, **kw) -> Any:
@@ -64,62 +73,48 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    """Model options; unset ones (None) take the chosen model's own default (``seqlab models``)."""
+    """The model and its options; an option left out takes the builder's default (``seqlab models``)."""
 
-    model: str = opt("lstm", "model name in the registry (seqlab models): lstm, lstm-stacked, cnn, minilm, "
-                             "char-lstm; entity mentions: lstm-ca, lstm-ca-feat, td-lstm, sentence-lstm, "
-                             "sentence-cnn, sentence-minilm")
-    embed_dim: int | None = opt(None, "embedding width (char-lstm: 0 = one-hot characters)")
-    hidden: int | None = opt(None, "LSTM width (searched)")
-    hidden2: int | None = opt(None, "width of a second, stacked LSTM (lstm-stacked: 20)")
-    dropout: float | None = opt(None, "dropout (searched)")
-    spatial_dropout: float | None = opt(None, "dropout of whole embedding channels")
-    bidirectional: bool | None = opt(None, "run the LSTM in both directions (packed; ~30x slower to train on CPU)")
-    pooling: str | None = opt(None, "'max' over time steps or the 'last' hidden state (seed 001)")
-    filters: int | None = opt(None, "cnn: filters per convolution")
-    kernel_size: int | None = opt(None, "cnn: convolution width")
-    conditional: bool | None = opt(None, "char-lstm: one model for all categories, with a category input")
-    l2: float | None = opt(None, "lstm-ca, td-lstm: L2 regularisation added to the loss (thesis: 0.001)")
+    model: str = opt("lstm", "model name (seqlab models): lstm, lstm-stacked, cnn, minilm, char-lstm; entity "
+                             "mentions: lstm-ca, lstm-ca-feat, td-lstm, sentence-lstm, sentence-cnn, sentence-minilm; "
+                             "molecules: smiles-ae, smiles-vae, smiles-rnn")
     embeddings: str = opt("random", "initial word vectors: random, spacy (en_core_web_md) or word2vec "
                                     "(trained on the training split)")
-    freeze_embeddings: bool | None = opt(None, "keep the word vectors fixed during training")
-    num_layers: int | None = opt(None, "smiles-rnn: stacked LSTM layers (2)")
-    latent: int | None = opt(None, "smiles-vae, smiles-ae: latent size (64; write-up 004's autoencoder: 7)")
-    beta: float | None = opt(None, "smiles-vae: final KL weight (0.1)")
-    anneal_steps: int | None = opt(None, "smiles-vae: steps over which the KL weight rises from 0 to beta (3000)")
-    free_bits: float | None = opt(None, "smiles-vae: least KL (nats) each latent dimension is charged (0.05)")
-    word_dropout: float | None = opt(None, "smiles-vae: share of decoder input tokens replaced by <unk> (0.1)")
+    options: dict = field(default_factory=dict, metadata={"help": "the model's own options: its builder's keyword "
+                                                                  "arguments (flags named after them)"})
 
     def __post_init__(self):
-        for name in ("hidden", "embed_dim", "filters", "kernel_size", "latent", "num_layers"):
-            v = getattr(self, name)
-            if v is not None and v < (0 if name == "embed_dim" else 1):
-                raise SeqlabError(f"{name} must be positive, got {v}")
-        if self.pooling not in (None, "max", "last"):
-            raise SeqlabError(f"pooling must be 'max' or 'last', got {self.pooling!r}")
+        from seqlab.models import MODELS, check_option, entry, option_type
+
         if self.embeddings not in ("random", "spacy", "word2vec"):
             raise SeqlabError(f"embeddings must be random, spacy or word2vec, got {self.embeddings!r}")
-        for name in ("dropout", "spatial_dropout", "word_dropout"):
-            v = getattr(self, name)
-            if v is not None and not 0 <= v < 1:
-                raise SeqlabError(f"{name} must be in [0, 1), got {v}")
-        from seqlab.models import entry
-
         spec = entry(self.model)  # an unknown name fails here, listing the models
-        unknown = sorted(set(self.kwargs()) - set(spec.options()))
+        params = spec.parameters()
+        unknown = sorted(set(self.options) - set(params))
         if unknown:
             raise SeqlabError(f"model {self.model!r} has no option {unknown[0]!r}; options: "
-                              f"{', '.join(sorted(spec.options()))}")
-        if self.embeddings != "random" and "freeze_embeddings" not in spec.options():
-            from seqlab.models import MODELS
-
-            usable = [m for m, e in MODELS.items() if "freeze_embeddings" in e.options()]
+                              f"{', '.join(sorted(params))}")
+        self.options = {k: convert(v, option_type(params[k]), f"model.{k}") for k, v in self.options.items()}
+        for k, v in self.options.items():
+            check_option(k, v)
+        if self.embeddings != "random" and not spec.takes_vectors:
+            usable = [m for m, e in MODELS.items() if e.takes_vectors]
             raise SeqlabError(f"--embeddings {self.embeddings}: model {self.model!r} has no word embedding layer; "
                               f"use one of {', '.join(usable)}")
 
+    @classmethod
+    def from_flat(cls, values: dict) -> ModelConfig:
+        """From a YAML ``model:`` section or the flags: ``model``, ``embeddings`` and the options side by side."""
+        values = dict(values)
+        known = {f.name: values.pop(f.name) for f in dataclasses.fields(cls) if f.name in values}
+        return cls(**{**known, "options": {**known.get("options", {}), **values}})
+
     def kwargs(self) -> dict:
         """The options that were set, for the model's builder."""
-        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None and k not in ("model", "embeddings")}
+        return dict(self.options)
+
+    def option(self, name: str, default: Any = None) -> Any:
+        return self.options.get(name, default)
 
 
 @dataclass
@@ -154,8 +149,6 @@ class TrainConfig:
             raise SeqlabError("keep_checkpoints must be >= 1")
 
     def resolved_storage(self) -> str:
-        from seqlab.data import seqlab_home
-
         path = self.storage_path or os.environ.get("SEQLAB_STORAGE")
         if not path:
             return str(seqlab_home() / "runs")
@@ -187,6 +180,11 @@ class SearchConfig:
     study_storage: str | None = opt(None, "Optuna study database: sqlite:///path.db or postgresql://user:pw@host/db "
                                           "(default: SQLite next to the search; use PostgreSQL on a cluster so the "
                                           "study outlives the head node)")
+    space: dict | None = opt(None, "the search space as data, replacing the width/dropout flags above: FIELD=SPEC, "
+                                   "FIELD any model option or train field, SPEC one of uniform[a, b], "
+                                   "loguniform[a, b], randint[a, b], lograndint[a, b] (bounds included), "
+                                   "choice[v, ...], grid[v, ...] (e.g. --space hidden=lograndint[32,512] "
+                                   "--space lr=loguniform[3e-4,1e-2]; in YAML a mapping)")
 
     def __post_init__(self):
         if self.num_samples < 1 or self.max_concurrent < 1:
@@ -209,6 +207,10 @@ class SearchConfig:
             raise SeqlabError("grid needs both hidden_values and dropout_values (e.g. 32,64,128 and 0,0.25,0.5)")
         if self.grid and self.search_lr:
             raise SeqlabError("grid runs --hidden-values x --dropout-values only; leave out search_lr")
+        if self.space is not None:
+            from seqlab.tune.space import parse_space
+
+            parse_space(self.space)  # a bad spec fails here, naming the field
 
     def values(self, name: str) -> list[float] | None:
         """``hidden_values`` / ``dropout_values`` as numbers, or None when the range is searched."""
@@ -224,26 +226,133 @@ class SearchConfig:
 SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig, "search": SearchConfig}
 
 
-def _bool(s: str) -> bool:
-    if s.lower() in ("1", "true", "yes", "on"):
-        return True
-    if s.lower() in ("0", "false", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {s!r}")
+# ---- typed values ------------------------------------------------------------------------------
+
+_WHAT = {bool: "true or false", int: "a whole number", float: "a number", str: "text"}
 
 
-def add_arguments(parser: argparse.ArgumentParser, sections: list[str]) -> None:
-    """One ``--flag`` per field; defaults stay unset so YAML values are not overridden."""
+def convert(value: Any, kind: Any, where: str) -> Any:
+    """``value`` (from YAML or a flag) as ``kind`` (``int``, ``float | None``, ``dict | None``, ...);
+    a value that is not one is refused naming ``where`` (``train.epochs``) and what is expected."""
+    if typing.get_origin(kind) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(kind) if a is not type(None)]
+        if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
+            return None
+        return convert(value, args[0], where)
+    kind = typing.get_origin(kind) or kind
+    if kind is Any:
+        return value
+    if kind is dict:
+        if isinstance(value, dict):
+            return value
+        raise SeqlabError(f"{where}: expected a mapping (FIELD: VALUE), got {value!r}")
+    ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
+    if ok or (kind is float and isinstance(value, int) and not isinstance(value, bool)):
+        return kind(value)
+    if kind is int and isinstance(value, float) and value.is_integer():  # 32.0 from a sampler is 32
+        return int(value)
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            if kind is bool and text.lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+                return text.lower() in ("1", "true", "yes", "on")
+            if kind is int:
+                return int(text)
+            if kind is float:
+                return float(text)
+            if kind is str:
+                return text
+        except ValueError:
+            pass
+    elif kind is str and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    raise SeqlabError(f"{where}: expected {_WHAT.get(kind, kind.__name__)}, got {value!r}")
+
+
+def _typed(cls: type, values: dict, section: str) -> dict:
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise SeqlabError(f"section {section!r} has no field {unknown[0]!r}; fields are {', '.join(sorted(names))}")
+    return {k: convert(v, hints[k], f"{section}.{k}") for k, v in values.items()}
+
+
+# ---- flags -------------------------------------------------------------------------------------
+
+def _metavar(kind: Any) -> str:
+    kind = next((a for a in typing.get_args(kind) if a is not type(None)), kind)
+    return getattr(kind, "__name__", "VALUE").upper()
+
+
+class _Pairs(argparse.Action):
+    """``--space hidden=lograndint[32,512]``, repeatable: a mapping."""
+
+    def __call__(self, parser, namespace, value, option_string=None):
+        key, sep, spec = value.partition("=")
+        if not sep or not key.strip():
+            raise SeqlabError(f"{option_string} {value!r}: expected FIELD=SPEC, e.g. hidden=lograndint[32,512]")
+        current = dict(getattr(namespace, self.dest, None) or {})
+        current[key.strip()] = spec.strip()
+        setattr(namespace, self.dest, current)
+
+
+def add_arguments(parser: argparse.ArgumentParser, sections: list[str], model: str | None = None) -> None:
+    """One ``--flag`` per field (values stay text here, converted with the YAML's), and for the
+    ``model`` section one per option of ``model``; flags left out stay unset so YAML values hold.
+
+    Other models' options are accepted too but not listed, so that one given for the wrong model
+    is refused naming the chosen model's options rather than as an unknown flag."""
+    from seqlab.models import MODELS, OPTIONS, entry
+
     parser.add_argument("--config", help="YAML file with sections " + ", ".join(sections))
     for section in sections:
         group = parser.add_argument_group(section)
+        hints = typing.get_type_hints(SECTIONS[section])
         for f in dataclasses.fields(SECTIONS[section]):
-            kind = f.type if isinstance(f.type, str) else f.type.__name__
-            conv = _bool if kind.startswith("bool") else int if kind.startswith("int") else (
-                float if kind.startswith("float") else str)
-            group.add_argument(f"--{f.name.replace('_', '-')}", dest=f"{section}.{f.name}", type=conv,
-                               default=argparse.SUPPRESS, metavar=kind.split(" ")[0].upper(),
-                               help=f"{f.metadata['help']} (default: {f.default})")
+            if f.name == "options":
+                continue
+            flag = f"--{f.name.replace('_', '-')}"
+            if typing.get_origin(hints[f.name]) is dict or dict in typing.get_args(hints[f.name]):
+                group.add_argument(flag, dest=f"{section}.{f.name}", action=_Pairs, default=argparse.SUPPRESS,
+                                   metavar="FIELD=SPEC", help=f.metadata["help"])
+                continue
+            group.add_argument(flag, dest=f"{section}.{f.name}", default=argparse.SUPPRESS,
+                               metavar=_metavar(hints[f.name]), help=f"{f.metadata['help']} (default: {f.default})")
+        if section != "model":
+            continue
+        shown = entry(model or "lstm")
+        group = parser.add_argument_group(f"options of --model {model or 'lstm'} (another model's: seqlab "
+                                          f"{parser.prog.split()[-1]} --model NAME --help)")
+        for name, p in shown.parameters().items():
+            about = OPTIONS[name].help if name in OPTIONS else "model option"
+            group.add_argument(f"--{name.replace('_', '-')}", dest=f"model.{name}", default=argparse.SUPPRESS,
+                               metavar=_metavar_of(p), help=f"{about} (default: {p.default})")
+        for other in sorted({n for e in MODELS.values() for n in e.options()} - set(shown.options())):
+            parser.add_argument(f"--{other.replace('_', '-')}", dest=f"model.{other}", default=argparse.SUPPRESS,
+                                help=argparse.SUPPRESS)
+
+
+def _metavar_of(parameter: inspect.Parameter) -> str:
+    from seqlab.models import option_type
+
+    return option_type(parameter).__name__.upper()
+
+
+def chosen_model(argv: list[str]) -> str | None:
+    """The ``--model`` of a command line (or of its ``--config`` YAML), for ``--help``."""
+    for i, arg in enumerate(argv):
+        if arg == "--model" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--model="):
+            return arg.split("=", 1)[1]
+    for i, arg in enumerate(argv):
+        if arg == "--config" and i + 1 < len(argv) and Path(argv[i + 1]).is_file():
+            try:
+                return ((yaml.safe_load(Path(argv[i + 1]).read_text()) or {}).get("model") or {}).get("model")
+            except (yaml.YAMLError, AttributeError):
+                return None
+    return None
 
 
 def from_arguments(args: argparse.Namespace, sections: list[str]) -> dict[str, Any]:
@@ -252,20 +361,28 @@ def from_arguments(args: argparse.Namespace, sections: list[str]) -> dict[str, A
         path = Path(args.config)
         if not path.exists():
             raise SeqlabError(f"config file {path} does not exist")
-        loaded = yaml.safe_load(path.read_text()) or {}
+        try:
+            loaded = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise SeqlabError(f"{path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+        if not isinstance(loaded, dict):
+            raise SeqlabError(f"{path}: expected sections {', '.join(sections)} at the top level")
         unknown = set(loaded) - set(sections)
         if unknown:
             raise SeqlabError(f"{path}: unknown section {sorted(unknown)[0]!r}; expected {', '.join(sections)}")
         for s, values in loaded.items():
+            if values is not None and not isinstance(values, dict):
+                raise SeqlabError(f"{path}: section {s!r} must be a mapping of field: value")
             raw[s].update(values or {})
     for key, value in vars(args).items():
         if "." in key:
             s, k = key.split(".", 1)
-            raw[s][k] = value
+            if s in raw:
+                raw[s][k] = value
     out = {}
     for s in sections:
-        try:
-            out[s] = SECTIONS[s](**raw[s])
-        except TypeError as exc:
-            raise SeqlabError(f"section {s!r}: {exc}") from exc
+        if s == "model":
+            out[s] = ModelConfig.from_flat(raw[s])
+        else:
+            out[s] = SECTIONS[s](**_typed(SECTIONS[s], raw[s], s))
     return out

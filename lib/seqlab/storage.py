@@ -23,6 +23,11 @@ import pyarrow.fs as pa_fs
 from seqlab.errors import SeqlabError
 
 
+def seqlab_home() -> Path:
+    """Root of caches and default run storage (``$SEQLAB_HOME``, default ``~/.seqlab``)."""
+    return Path(os.environ.get("SEQLAB_HOME", Path.home() / ".seqlab")).expanduser().resolve()
+
+
 def is_remote(uri: str) -> bool:
     return "://" in str(uri)
 

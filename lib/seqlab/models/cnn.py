@@ -2,8 +2,8 @@
 
 Embedding(vocab, 300) -> 3 x [Conv1D(128, 5, relu) -> MaxPooling1D(2)] -> GlobalMaxPooling1D
 -> Dense(128, relu) -> Dropout(0.5) -> Dense(num_classes). The embedding may start from
-pre-trained vectors (``seqlab.embeddings.embedding_matrix``, copied into ``embed.weight``) and
-may be frozen.
+pre-trained vectors (``vectors``, e.g. :func:`seqlab.modules.embeddings.embedding_matrix`) and may be
+frozen.
 
 Exact under padding: a row's logits depend only on its first ``length`` tokens, never on how
 much right padding its batch has. Each block tracks every row's valid length; positions past it
@@ -18,7 +18,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from seqlab.models.lstm import SpatialDropout
+from seqlab.modules.dropout import SpatialDropout
+from seqlab.modules.embeddings import word_embedding
 
 
 class ConvBlock(nn.Module):
@@ -64,15 +65,14 @@ class CNNClassifier(nn.Module):
         spatial_dropout: float = 0.0,
         head_dim: int = 128,
         freeze_embeddings: bool = False,
+        vectors: torch.Tensor | None = None,
     ):
         super().__init__()
         if blocks < 1 or kernel_size < 1 or pool < 1 or filters < 1:
             raise ValueError(f"blocks, kernel_size, pool and filters must be >= 1; got blocks={blocks}, "
                              f"kernel_size={kernel_size}, pool={pool}, filters={filters}")
-        self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=0)
-        if freeze_embeddings:
-            # pre-trained vectors stay as they are; the optimizer skips a parameter without grad
-            self.embed.weight.requires_grad_(False)
+        # frozen pre-trained vectors stay as they are; the optimizer skips a parameter without grad
+        self.embed = word_embedding(vocab_size, embed_dim, vectors=vectors, freeze=freeze_embeddings)
         self.spatial_dropout = SpatialDropout(spatial_dropout)
         self.blocks = nn.ModuleList(
             ConvBlock(in_dim=embed_dim if i == 0 else filters, filters=filters, kernel_size=kernel_size, pool=pool)
@@ -88,7 +88,7 @@ class CNNClassifier(nn.Module):
         lengths = lengths.to(tokens.device)
         x = self.embed(tokens)
         x = self.spatial_dropout(x if extra is None else x + extra)  # (b, t, e)
-        # padding rows of a pre-trained matrix are zero, but mask anyway: the trainer may copy any values
+        # padding rows of a pre-trained matrix are zero, but mask anyway: a caller may pass any values
         x = x * _mask(lengths, x.shape[1], x.dtype)[..., None]
         x = x.transpose(1, 2)  # (b, e, t): Conv1d wants channels first
         for block in self.blocks:

@@ -1,6 +1,6 @@
 """Entity-mention classifiers (write-up 003): a mention is classified in the context of its sentence.
 
-Every model here takes the same inputs (see :class:`seqlab.tasks.EntityClassification`):
+Every model here takes the same inputs (see :class:`seqlab.tasks.entity.EntityClassification`):
 
     tokens   (b, t)  the sentence's ids, right-padded with 0
     lengths  (b,)    its length
@@ -25,9 +25,12 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
-from seqlab.models.lstm import LSTMClassifier, SpatialDropout
+from seqlab.models.lstm import LSTMClassifier
+from seqlab.modules.attention import attend, masked_mean
+from seqlab.modules.dropout import SpatialDropout
+from seqlab.modules.embeddings import word_embedding
+from seqlab.modules.losses import l2_penalty
 
 
 def positions(spans: torch.Tensor, lengths: torch.Tensor, t: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -53,20 +56,6 @@ def reverse_rows(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     return x.gather(1, idx.view(*idx.shape, *([1] * (x.dim() - 2))).expand_as(x))
 
 
-def masked_mean(h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Average of ``h`` (b, t, d) over the positions where ``mask`` (b, t) holds."""
-    m = mask.to(h.dtype)[..., None]
-    return (h * m).sum(1) / m.sum(1).clamp(min=1)
-
-
-def l2_penalty(module: nn.Module, l2: float) -> torch.Tensor:
-    """``l2 * sum(w^2)`` over weight matrices; biases and the word embeddings are left out (a
-    pre-trained vector's norm is not a complexity to shrink)."""
-    terms = [p.pow(2).sum() for n, p in module.named_parameters()
-             if p.requires_grad and p.dim() > 1 and not n.startswith("embed.")]
-    return l2 * torch.stack(terms).sum()
-
-
 class LSTMCA(nn.Module):
     """LSTM with cross-attention between context and entity (thesis, section 2.2.1).
 
@@ -89,13 +78,13 @@ class LSTMCA(nn.Module):
         features: int = 0,
         bow: bool | None = None,
         freeze_embeddings: bool = False,
+        vectors: torch.Tensor | None = None,
     ):
         super().__init__()
         self.l2 = l2
         self.vocab_size = vocab_size
         self.bow = features > 0 if bow is None else bow
-        self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=0)
-        self.embed.weight.requires_grad_(not freeze_embeddings)
+        self.embed = word_embedding(vocab_size, embed_dim, vectors=vectors, freeze=freeze_embeddings)
         self.drop_embed = SpatialDropout(dropout)
         self.context_lstm = nn.LSTM(embed_dim, hidden, batch_first=True)
         self.entity_lstm = nn.LSTM(embed_dim, hidden, batch_first=True)
@@ -111,13 +100,6 @@ class LSTMCA(nn.Module):
             nn.init.zeros_(self.bow_out.weight)
         self.features = features
 
-    @staticmethod
-    def _attend(h: torch.Tensor, mask: torch.Tensor, query: torch.Tensor, w_a, b_a) -> tuple[torch.Tensor, torch.Tensor]:
-        # h: (b, t, d) states, mask: (b, t), query: (b, d) -> weights (b, t), pooled (b, d)
-        score = torch.tanh(torch.einsum("btd,de,be->bt", h, w_a, query) + b_a)
-        weights = torch.softmax(score.masked_fill(~mask, float("-inf")), dim=-1)
-        return weights, torch.einsum("bt,btd->bd", weights, h)
-
     def forward(self, tokens, lengths, spans, features=None) -> dict[str, torch.Tensor]:
         lengths, spans = lengths.to(tokens.device), spans.to(tokens.device)
         in_sentence, in_mention = positions(spans, lengths, tokens.shape[1])
@@ -129,8 +111,8 @@ class LSTMCA(nn.Module):
         h_c, _ = self.context_lstm(self.drop_embed(self.embed(tokens)))  # (b, t, hidden)
         h_e, _ = self.entity_lstm(self.drop_embed(self.embed(entity)))  # (b, m, hidden)
         c_avg, e_avg = masked_mean(h_c, in_sentence), masked_mean(h_e, in_entity)
-        alpha, c_r = self._attend(h_c, in_sentence, e_avg, self.w_a, self.b_a)
-        beta, e_r = self._attend(h_e, in_entity, c_avg, self.w_a, self.b_a)
+        alpha, c_r = attend(h_c, in_sentence, e_avg, self.w_a, self.b_a)
+        beta, e_r = attend(h_e, in_entity, c_avg, self.w_a, self.b_a)
         parts = [c_r, e_r]
         if self.features:
             if features is None or features.shape[-1] != self.features:
@@ -159,11 +141,11 @@ class TDLSTM(nn.Module):
     """
 
     def __init__(self, *, vocab_size: int, num_classes: int, embed_dim: int = 200, hidden: int = 300,
-                 dropout: float = 0.2, l2: float = 1e-3, freeze_embeddings: bool = False):
+                 dropout: float = 0.2, l2: float = 1e-3, freeze_embeddings: bool = False,
+                 vectors: torch.Tensor | None = None):
         super().__init__()
         self.l2 = l2
-        self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=0)
-        self.embed.weight.requires_grad_(not freeze_embeddings)
+        self.embed = word_embedding(vocab_size, embed_dim, vectors=vectors, freeze=freeze_embeddings)
         self.drop_embed = SpatialDropout(dropout)
         self.left = nn.LSTM(embed_dim, hidden, batch_first=True)
         self.right = nn.LSTM(embed_dim, hidden, batch_first=True)
@@ -193,10 +175,6 @@ class MarkedSentence(nn.Module):
         self.base = base
         self.mark = nn.Parameter(torch.randn(embed_dim) * 0.1)  # added to the mention's word vectors
 
-    @property
-    def embed(self) -> nn.Embedding:  # the trainer copies pre-trained vectors into model.embed
-        return self.base.embed
-
     def forward(self, tokens, lengths, spans, features=None) -> dict[str, torch.Tensor]:
         _, in_mention = positions(spans.to(tokens.device), lengths.to(tokens.device), tokens.shape[1])
         extra = in_mention[..., None].to(self.mark.dtype) * self.mark  # (b, t, e)
@@ -204,23 +182,24 @@ class MarkedSentence(nn.Module):
 
 
 def sentence_lstm(*, vocab_size: int, num_classes: int, embed_dim: int = 200, hidden: int = 300,
-                  dropout: float = 0.2, freeze_embeddings: bool = False) -> MarkedSentence:
+                  dropout: float = 0.2, freeze_embeddings: bool = False,
+                  vectors: torch.Tensor | None = None) -> MarkedSentence:
     """The thesis' LSTM baseline: one LSTM over the sentence (here with the mention marked), last state."""
     base = LSTMClassifier(vocab_size=vocab_size, num_classes=num_classes, embed_dim=embed_dim, hidden=hidden,
                           dropout=dropout, spatial_dropout=dropout, pooling="last", head_dim=0,
-                          freeze_embeddings=freeze_embeddings)
+                          freeze_embeddings=freeze_embeddings, vectors=vectors)
     return MarkedSentence(base, embed_dim)
 
 
 def sentence_cnn(*, vocab_size: int, num_classes: int, embed_dim: int = 200, filters: int = 128,
                  kernel_size: int = 3, blocks: int = 1, dropout: float = 0.5,
-                 freeze_embeddings: bool = False) -> MarkedSentence:
+                 freeze_embeddings: bool = False, vectors: torch.Tensor | None = None) -> MarkedSentence:
     """A CNN over the sentence with the mention marked (Kim 2014 shape: one conv, global max)."""
     from seqlab.models.cnn import CNNClassifier
 
     base = CNNClassifier(vocab_size=vocab_size, num_classes=num_classes, embed_dim=embed_dim, filters=filters,
                          kernel_size=kernel_size, blocks=blocks, pool=1, dropout=dropout,
-                         freeze_embeddings=freeze_embeddings)
+                         freeze_embeddings=freeze_embeddings, vectors=vectors)
     return MarkedSentence(base, embed_dim)
 
 
@@ -241,18 +220,13 @@ class SentenceMiniLM(nn.Module):
         return {"logits": logits}
 
 
-def cross_entropy(out: dict[str, torch.Tensor], labels: torch.Tensor) -> torch.Tensor:
-    """The training loss of every model here: cross-entropy plus the model's L2 term, if any."""
-    loss = F.cross_entropy(out["logits"].float(), labels)
-    return loss + out["penalty"] if "penalty" in out else loss
-
-
 def lstm_ca_feat(*, vocab_size: int, num_classes: int, embed_dim: int = 200, hidden: int = 300,
-                 dropout: float = 0.2, l2: float = 1e-3, freeze_embeddings: bool = False) -> LSTMCA:
+                 dropout: float = 0.2, l2: float = 1e-3, freeze_embeddings: bool = False,
+                 vectors: torch.Tensor | None = None) -> LSTMCA:
     """LSTM+CA+feat (thesis section 2.2.3): the context's bag of words and the features of
-    :data:`seqlab.features.FEATURE_NAMES` joined to [c_r; e_r] before the last layer."""
-    from seqlab.features import FEATURE_NAMES
+    :data:`seqlab.data.features.FEATURE_NAMES` joined to [c_r; e_r] before the last layer."""
+    from seqlab.data.features import FEATURE_NAMES
 
     return LSTMCA(vocab_size=vocab_size, num_classes=num_classes, embed_dim=embed_dim, hidden=hidden,
                   dropout=dropout, l2=l2, features=len(FEATURE_NAMES), bow=True,
-                  freeze_embeddings=freeze_embeddings)
+                  freeze_embeddings=freeze_embeddings, vectors=vectors)

@@ -9,22 +9,10 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-
-class SpatialDropout(nn.Module):
-    """Drops whole embedding channels for a sequence (Keras SpatialDropout1D)."""
-
-    def __init__(self, p: float):
-        super().__init__()
-        self.p = p
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (b, t, d); dropout2d on (b, d, t, 1) zeroes a channel over all time steps
-        if not self.training or self.p == 0:
-            return x
-        return F.dropout2d(x.permute(0, 2, 1).unsqueeze(-1), self.p, True).squeeze(-1).permute(0, 2, 1)
+from seqlab.modules.dropout import SpatialDropout
+from seqlab.modules.embeddings import word_embedding
 
 
 class LSTMClassifier(nn.Module):
@@ -46,6 +34,7 @@ class LSTMClassifier(nn.Module):
         head_dim: int = 256,
         hidden2: int = 0,
         freeze_embeddings: bool = False,
+        vectors: torch.Tensor | None = None,
     ):
         super().__init__()
         if pooling not in ("max", "last"):
@@ -53,8 +42,7 @@ class LSTMClassifier(nn.Module):
         self.pooling = pooling
         if hidden2 and bidirectional:
             raise ValueError("hidden2 (a second, narrower LSTM) needs bidirectional=False")
-        self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=0)
-        self.embed.weight.requires_grad_(not freeze_embeddings)
+        self.embed = word_embedding(vocab_size, embed_dim, vectors=vectors, freeze=freeze_embeddings)
         self.spatial_dropout = SpatialDropout(spatial_dropout)
         self.lstm = nn.LSTM(embed_dim, hidden, num_layers=num_layers, batch_first=True,
                             bidirectional=bidirectional, dropout=dropout if num_layers > 1 else 0.0)
@@ -102,8 +90,9 @@ class LSTMClassifier(nn.Module):
 
 
 def lstm_stacked(*, vocab_size: int, num_classes: int, embed_dim: int = 128, hidden: int = 50, hidden2: int = 20,
-                 dropout: float = 0.2, spatial_dropout: float = 0.0, freeze_embeddings: bool = False) -> LSTMClassifier:
+                 dropout: float = 0.2, spatial_dropout: float = 0.0, freeze_embeddings: bool = False,
+                 vectors: torch.Tensor | None = None) -> LSTMClassifier:
     """Seed 002: Embedding -> LSTM(50) -> LSTM(20) -> Dense(classes); last state of the second LSTM."""
     return LSTMClassifier(vocab_size=vocab_size, num_classes=num_classes, embed_dim=embed_dim, hidden=hidden,
                           hidden2=hidden2, dropout=dropout, spatial_dropout=spatial_dropout, pooling="last",
-                          head_dim=0, freeze_embeddings=freeze_embeddings)
+                          head_dim=0, freeze_embeddings=freeze_embeddings, vectors=vectors)

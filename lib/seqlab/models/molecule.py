@@ -1,7 +1,7 @@
 """Generative models of SMILES strings (write-up 004 and its stated next step).
 
-All three share one interface, used by the ``molecule`` task (:mod:`seqlab.tasks`), sampling,
-and Serve. Ids follow :class:`seqlab.smiles.SmilesTokenizer`: ``<pad>``=0, ``<unk>``=1,
+All three share one interface, used by the ``molecule`` task (:mod:`seqlab.tasks.molecule`), sampling,
+and Serve. Ids follow :class:`seqlab.tokenizers.smiles.SmilesTokenizer`: ``<pad>``=0, ``<unk>``=1,
 ``<bos>``=2, ``<eos>``=3; a training row is ``<bos> tokens <eos>``.
 
     out = model(tokens, lengths)     # {"logits": (b, t-1, vocab) predicting tokens[:, 1:],
@@ -234,26 +234,6 @@ class DenseAE(nn.Module):
         logits = self.decoder(z).view(len(z), self.positions, self.vocab_size)
         steps = [sample_step(logits[:, i], temperature, generator) for i in range(self.positions)]
         return until_eos(torch.stack(steps, 1))
-
-
-def kl_terms(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """(b, latent) KL(q(z|x) || N(0, I)) per dimension."""
-    return 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar)
-
-
-def elbo_loss(out: dict, targets: torch.Tensor) -> torch.Tensor:
-    """Negative ELBO per molecule: summed token cross-entropy + beta * KL with free bits.
-
-    Free bits: each latent dimension's batch-mean KL counts at least ``free_bits`` nats, so the
-    optimiser gains nothing by pushing a dimension's KL below it (Kingma et al. 2016).
-    """
-    logits = out["logits"]
-    recon = F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), ignore_index=-100, reduction="sum")
-    loss = recon / len(targets)
-    if out.get("mu") is not None:
-        kl = kl_terms(out["mu"].float(), out["logvar"].float()).mean(0)
-        loss = loss + out["beta"] * kl.clamp(min=out["free_bits"]).sum()
-    return loss
 
 
 def decode_ids(tokenizer, ids: torch.Tensor) -> list[str]:

@@ -1,0 +1,79 @@
+"""One served model: a Serve deployment that loads a registry version or a checkpoint and answers
+the routes of its task (:mod:`seqlab.serve.routes`)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from ray import serve
+
+from seqlab.errors import BadInput, SeqlabError
+from seqlab.serve.options import MAX_BATCH_SIZE
+from seqlab.serve.routes import BY_NAME
+from seqlab.serve.sources import open_source
+from seqlab.tasks import Context, kind, load_predictor
+
+
+@serve.deployment(max_ongoing_requests=64, health_check_period_s=10, graceful_shutdown_timeout_s=5)
+class ModelServer:
+    """One model (a registry version or a checkpoint); the gateway sends it the requests of its task.
+
+    Batched routes (classify) are batched: the requests waiting (up to ``max_batch_size``, or
+    ``batch_wait_timeout_s``) go through one forward pass. Other routes run off the event loop, so
+    health checks still answer during a long generation. Bad input raises ``BadInput``, which
+    reaches the client as a 4xx.
+    """
+
+    def __init__(self, source: dict, key: str, *, max_texts: int = 64, max_chars: int = 20_000,
+                 max_batch_size: int = MAX_BATCH_SIZE, batch_wait_timeout_s: float = 0.01):
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        with open_source(source) as (d, card):
+            self.model = load_predictor(d, device)
+        meta = self.model.meta
+        self.name = self.model.name
+        self.ctx = Context(key=key, max_items=max_texts, max_chars=max_chars)
+        self.batch.set_max_batch_size(max_batch_size)
+        self.batch.set_batch_wait_timeout_s(batch_wait_timeout_s)
+        self._info = {"key": key, "name": card["name"] if card else self.name, "version": card and card["version"],
+                      "task": meta["task"], "kind": kind(meta["task"]), "architecture": meta["model"]["name"],
+                      "labels": self.model.labels, "epoch": meta["epoch"] + 1, "device": device,
+                      "metrics": {k: v for k, v in meta["metrics"].items() if k.startswith("val_")},
+                      "latent_size": getattr(self.model, "latent_size", None) or None,
+                      "data": meta.get("data", {}).get("name"), "max_batch_size": max_batch_size,
+                      "source": source.get("ref") or source.get("checkpoint")}
+        self.stats = {"requests": 0, "batches": 0, "largest_batch": 0}
+
+    def info(self) -> dict:
+        return {**self._info, "stats": dict(self.stats)}
+
+    def _run(self, handler, *args):
+        """A handler call whose ``SeqlabError`` (an unknown category, a token the model never saw) is a 422."""
+        try:
+            return handler(self.model, *args, self.ctx)
+        except SeqlabError as exc:
+            raise BadInput(422, str(exc)) from None
+
+    @serve.batch(max_batch_size=MAX_BATCH_SIZE, batch_wait_timeout_s=0.01)
+    async def batch(self, items: list[tuple[str, object]]) -> list[dict]:
+        # one handler call per route over the requests of every caller in the batch
+        self.stats["requests"] += len(items)
+        self.stats["batches"] += 1
+        self.stats["largest_batch"] = max(self.stats["largest_batch"], len(items))
+        out: list = [None] * len(items)
+        for name in dict.fromkeys(n for n, _ in items):
+            at = [i for i, (n, _) in enumerate(items) if n == name]
+            for i, body in zip(at, self._run(BY_NAME[name].handler, [items[i][1] for i in at])):
+                out[i] = body
+        return out
+
+    async def handle(self, name: str, request) -> dict:
+        """Answer one request of route ``name``; the response names the model."""
+        route = BY_NAME[name]
+        if route.batched:
+            route.check(request, self.ctx)
+            body = await self.batch((name, request))
+        else:
+            body = await asyncio.to_thread(self._run, route.handler, request)
+        return {"model": self.name, **body}

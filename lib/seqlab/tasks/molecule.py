@@ -1,0 +1,298 @@
+"""``molecule``: generative models of SMILES (write-up 004). Training side, predictor, and the
+routes that sample, encode, decode and explore a molecule's neighbourhood."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from pydantic import BaseModel, Field
+
+from seqlab import chem
+from seqlab.errors import BadInput, SeqlabError
+from seqlab.models.molecule import sample_smiles
+from seqlab.modules.losses import elbo_loss, kl_terms
+from seqlab.tasks import Context, Task
+from seqlab.tasks.batches import bucket_batches
+from seqlab.tasks.encoding import EncodedSplit, decode_split, pad_rows
+from seqlab.tasks.predictor import Predictor
+
+# ---- serving -----------------------------------------------------------------------------------
+
+
+class Molecule(BaseModel):
+    smiles: str
+    valid: bool = Field(description="RDKit parses it")
+    svg: str | None = Field(None, description="RDKit drawing (when the request asked for svg)")
+
+
+class SampleRequest(BaseModel):
+    n: int = Field(10, ge=1, le=1000, description="molecules to sample")
+    temperature: float = Field(1.0, gt=0, le=5, description="sampling temperature")
+    seed: int = Field(0, ge=0, description="random seed; the same request and seed give the same molecules")
+    svg: bool = Field(False, description="add an SVG drawing of every valid molecule")
+
+
+class MoleculesResponse(BaseModel):
+    model: str
+    molecules: list[Molecule]
+    valid_fraction: float
+
+
+class EncodeRequest(BaseModel):
+    smiles: list[str] = Field(description="molecules to encode", examples=[["CCO", "c1ccccc1O"]])
+
+
+class EncodeResponse(BaseModel):
+    model: str
+    latent_size: int
+    latents: list[list[float]]
+    canonical: list[str]
+
+
+class DecodeRequest(BaseModel):
+    latents: list[list[float]] = Field(description="latent vectors, each of the model's latent size")
+    temperature: float = Field(0.0, ge=0, le=5, description="0 decodes greedily")
+    seed: int = Field(0, ge=0)
+    svg: bool = Field(False, description="add an SVG drawing of every valid molecule")
+
+
+class NeighboursRequest(BaseModel):
+    smiles: str = Field(description="the molecule to start from", examples=["CC(=O)Oc1ccccc1C(=O)O"])
+    n: int = Field(20, ge=1, le=200, description="points drawn around its latent code")
+    radius: float = Field(0.5, gt=0, le=10, description="standard deviation of the points around the code")
+    seed: int = Field(0, ge=0)
+    svg: bool = Field(False, description="add an SVG drawing of every molecule")
+
+
+class Neighbour(BaseModel):
+    smiles: str
+    distance: float = Field(description="latent distance from the query's code")
+    similarity: float = Field(description="Tanimoto similarity to the query (Morgan fingerprints)")
+    svg: str | None = None
+
+
+class NeighboursResponse(BaseModel):
+    model: str
+    query: str
+    neighbours: list[Neighbour]
+
+
+def check_smiles(smiles: list[str], *, max_items: int, max_chars: int) -> list[str]:
+    """Canonical forms of the request's molecules; raises ``BadInput`` with RDKit's reason for the first bad one."""
+    if not smiles:
+        raise BadInput(422, "smiles is empty; send at least one SMILES string")
+    if len(smiles) > max_items:
+        raise BadInput(413, f"{len(smiles)} molecules in one request; at most {max_items} are allowed")
+    out = []
+    for i, s in enumerate(smiles):
+        if len(s) > max_chars:
+            raise BadInput(413, f"smiles[{i}] has {len(s)} characters; at most {max_chars} are allowed")
+        why = chem.parse_error(s)
+        if why:
+            raise BadInput(422, f"smiles[{i}] {s[:80]!r} is not a valid molecule: {why}")
+        out.append(chem.canonical(s))
+    return out
+
+
+def molecules(smiles: list[str], svg: bool) -> dict:
+    """``molecules`` (each checked by RDKit, drawn when asked) and the ``valid_fraction``."""
+    out = []
+    for s in smiles:
+        valid = bool(s) and chem.canonical(s) is not None
+        out.append({"smiles": s, "valid": valid, **({"svg": chem.svg(s)} if svg and valid else {})})
+    return {"molecules": out, "valid_fraction": sum(m["valid"] for m in out) / max(len(out), 1)}
+
+
+
+def require_latent(model: MoleculeGenerator, route: str, ctx: Context) -> None:
+    if not model.latent_size:
+        raise BadInput(404, f"{route} is not served by model {ctx.key!r} "
+                            f"({model.meta['model']['name']}): it has no latent space; use molecules/sample")
+
+
+def sample(model: MoleculeGenerator, request: SampleRequest, ctx: Context) -> dict:
+    return molecules(model.sample(request.n, temperature=request.temperature, seed=request.seed), request.svg)
+
+
+def encode(model: MoleculeGenerator, request: EncodeRequest, ctx: Context) -> dict:
+    require_latent(model, "molecules/encode", ctx)
+    canonical = check_smiles(request.smiles, max_items=ctx.max_items, max_chars=ctx.max_chars)
+    z = model.encode_smiles(canonical)
+    return {"latent_size": model.latent_size, "canonical": canonical,
+            "latents": [[round(float(v), 6) for v in row] for row in z]}
+
+
+def decode(model: MoleculeGenerator, request: DecodeRequest, ctx: Context) -> dict:
+    require_latent(model, "molecules/decode", ctx)
+    size = model.latent_size
+    if not request.latents:
+        raise BadInput(422, f"latents is empty; send at least one vector of {size} numbers")
+    if len(request.latents) > ctx.max_items:
+        raise BadInput(413, f"{len(request.latents)} latents in one request; at most {ctx.max_items} are allowed")
+    for i, z in enumerate(request.latents):
+        if len(z) != size:
+            raise BadInput(422, f"latents[{i}] has {len(z)} values; this model's latent vectors have {size}")
+        if not all(abs(v) < 1e6 for v in z):
+            raise BadInput(422, f"latents[{i}] holds a value that is not a finite number below 1e6")
+    return molecules(model.decode(request.latents, temperature=request.temperature, seed=request.seed), request.svg)
+
+
+def neighbours(model: MoleculeGenerator, request: NeighboursRequest, ctx: Context) -> dict:
+    require_latent(model, "molecules/neighbours", ctx)
+    query = check_smiles([request.smiles], max_items=1, max_chars=ctx.max_chars)[0]
+    found = model.neighbours(query, n=request.n, radius=request.radius, seed=request.seed)
+    if request.svg:
+        found = [{**m, "svg": chem.svg(m["smiles"])} for m in found]
+    return {"query": query, "neighbours": found}
+
+
+# ---- training ----------------------------------------------------------------------------------
+
+
+class MoleculeGeneration(Task):
+    """Generative models of SMILES (:mod:`seqlab.models.molecule`): a row is ``<bos> tokens <eos>``.
+
+    The loss is the negative ELBO per molecule (reconstruction only for the autoencoder and the
+    CharRNN). Validation also reports teacher-forced token accuracy and the share of molecules
+    whose every token is right; :meth:`sampler` adds what chemists judge a generator by,
+    measured with RDKit on molecules sampled at the end of each epoch.
+    """
+
+    name, kind, data = "molecule", "molecule generator", "molecules"
+    metric, mode = "val_loss", "min"
+    size = 6  # length of stats()
+
+    def __init__(self, num_classes: int = 1):
+        pass  # molecule data has one label
+
+    def encode_frame(self, tokenizer, frame, labels: np.ndarray, *, max_len: int, features=None) -> EncodedSplit:
+        ids, offsets = tokenizer.encode_many(frame["text"])
+        lengths = np.diff(offsets) - 2
+        if len(lengths) and lengths.max() > max_len:
+            i = int(lengths.argmax())
+            raise SeqlabError(f"SMILES {frame['text'].iloc[i]!r} has {int(lengths[i])} tokens, more than --max-len "
+                              f"{max_len}; raise --max-len")
+        return EncodedSplit(ids, offsets, np.zeros(len(offsets) - 1, np.int64))
+
+    def prepare(self, split: EncodedSplit, max_len: int) -> EncodedSplit:
+        return split
+
+    def collate(self, split: EncodedSplit, idx: np.ndarray) -> dict[str, torch.Tensor]:
+        return {"tokens": torch.from_numpy(pad_rows(split, idx)),
+                "targets": torch.from_numpy(pad_rows(split, idx, start=1, fill=-100)),
+                "lengths": torch.from_numpy(split.lengths[idx])}
+
+    def forward(self, model, batch):
+        return model(batch["tokens"], batch["lengths"])
+
+    def loss(self, out, batch):
+        return elbo_loss(out, batch["targets"])
+
+    def stats(self, out, batch) -> torch.Tensor:
+        # [reconstruction nats, KL nats, predicted tokens, right tokens, molecules, all-right molecules]
+        targets = batch["targets"]
+        logits = out["logits"].float()
+        recon = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=-100, reduction="sum")
+        real = targets != -100
+        right = (logits.argmax(-1) == targets) & real
+        kl = kl_terms(out["mu"].float(), out["logvar"].float()).sum() if out.get("mu") is not None else recon * 0
+        whole = (right.sum(1) == real.sum(1)).sum()
+        return torch.stack([recon.double(), kl.double(), real.sum().double(), right.sum().double(),
+                            torch.tensor(len(targets), dtype=torch.float64, device=recon.device), whole.double()])
+
+    def summarise(self, stats: torch.Tensor) -> dict[str, float]:
+        recon, kl, tokens, right, mols, whole = (float(x) for x in stats)
+        mols = max(mols, 1.0)
+        return {"loss": (recon + kl) / mols, "recon": recon / mols, "kl": kl / mols,
+                "token_accuracy": right / max(tokens, 1.0), "teacher_forced_exact": whole / mols}
+
+    def sampler(self, tokenizer, train_split: EncodedSplit, n: int) -> Callable[[torch.nn.Module, int], dict] | None:
+        """Validity, uniqueness and novelty (against the training molecules) of ``n`` molecules
+        sampled from the prior, and their product ``chem_score``, which the search can optimise
+        instead of the ELBO; None when ``n`` is 0."""
+        if n < 1:
+            return None
+        known = set(decode_split(tokenizer, train_split))  # novelty is against the training molecules
+
+        def measure(model: torch.nn.Module, seed: int) -> dict[str, float]:
+            smiles = sample_smiles(model, tokenizer, n=n, seed=seed)
+            valid, unique, novel = chem.validity(smiles), chem.uniqueness(smiles, None), chem.novelty(smiles, known)
+            return {"valid": valid, "unique": unique, "novelty": novel, "chem_score": valid * unique * novel}
+
+        return measure
+
+
+# ---- inference ---------------------------------------------------------------------------------
+
+
+class MoleculeGenerator(Predictor):
+    """A SMILES generator (``smiles-vae``, ``smiles-ae``, ``smiles-rnn``): sample, encode, decode, and
+    explore a molecule's neighbourhood in latent space."""
+
+    task_name = "molecule"
+
+    @property
+    def latent_size(self) -> int:
+        return int(self.model.latent)
+
+    def sample(self, n: int, *, temperature: float = 1.0, seed: int = 0) -> list[str]:
+        return sample_smiles(self.model, self.tokenizer, n=n, seed=seed, temperature=temperature)
+
+    def encode_smiles(self, smiles: list[str]) -> np.ndarray:
+        """(n, latent) posterior means of canonical SMILES (check them with :func:`seqlab.chem.parse_error`)."""
+        if not self.latent_size:
+            raise SeqlabError(f"model {self.meta['model']['name']!r} has no latent space; a VAE "
+                              f"(smiles-vae) or the autoencoder (smiles-ae) has")
+        unknown = sorted({t for s in smiles for t in self.tokenizer.words(s) if t not in self.tokenizer.index})
+        if unknown:
+            raise SeqlabError(f"token {unknown[0]!r} never occurred in the training molecules; the model cannot "
+                              f"encode it (known tokens: {' '.join(self.tokenizer.vocab[4:])})")
+        split = self.encode(smiles)
+        z = np.zeros((len(smiles), self.latent_size), np.float32)
+        with torch.no_grad():
+            for idx in bucket_batches(split.lengths, 256, shuffle=False, pad_to_equal=False):
+                b = self.task.collate(split, idx)
+                z[idx] = self.model.encode(b["tokens"].to(self.device), b["lengths"].to(self.device))[0].cpu().numpy()
+        return z
+
+    def decode(self, z: np.ndarray, *, temperature: float = 0.0, seed: int = 0) -> list[str]:
+        """SMILES of latent vectors; temperature 0 decodes greedily."""
+        z = torch.as_tensor(np.asarray(z, np.float32).reshape(-1, self.latent_size))
+        return sample_smiles(self.model, self.tokenizer, n=len(z), z=z, seed=seed, temperature=temperature)
+
+    def neighbours(self, smiles: str, *, n: int = 10, radius: float = 0.5, seed: int = 0) -> list[dict]:
+        """Distinct valid molecules decoded from ``n`` points drawn around the molecule's code
+        (a Gaussian of std ``radius``), nearest first, with Tanimoto similarity to it."""
+        z = self.encode_smiles([smiles])
+        g = np.random.default_rng(seed)
+        points = z + radius * g.standard_normal((n, self.latent_size)).astype(np.float32)
+        decoded = self.decode(points)
+        distance = np.linalg.norm(points - z, axis=1)
+        out, seen = [], {chem.canonical(smiles)}
+        for i in np.argsort(distance):
+            c = chem.canonical(decoded[i]) if decoded[i] else None
+            if c is None or c in seen:
+                continue
+            seen.add(c)
+            out.append({"smiles": c, "distance": round(float(distance[i]), 4),
+                        "similarity": round(chem.tanimoto(smiles, c), 4)})
+        return out
+
+    def evaluate(self, frame: pd.DataFrame, *, samples: int = 1000, reconstruct: int = 1000) -> dict:
+        """ELBO terms on ``frame``; reconstruction of its first ``reconstruct`` molecules (greedy,
+        from the posterior mean); validity and uniqueness of ``samples`` sampled molecules."""
+        out = super().evaluate(frame)
+        if self.latent_size and reconstruct:
+            originals = frame["text"].head(reconstruct).tolist()
+            out["reconstruction"] = chem.reconstruction(originals, self.decode(self.encode_smiles(originals)))
+        if samples:
+            smiles = self.sample(samples)
+            out["valid"], out["unique"] = chem.validity(smiles), chem.uniqueness(smiles, None)
+        return out
+
+
+MoleculeGeneration.predictor = MoleculeGenerator

@@ -1,0 +1,49 @@
+"""Tokenizers, each with a vocabulary built on the training split only (or shipped with a model).
+
+Every tokenizer has ``encode``, ``encode_many`` (ragged ids + offsets), ``__len__``, ``max_len``
+and a JSON-able ``to_dict`` whose ``kind`` names its class; :func:`from_dict` rebuilds any of them.
+
+    words      WordTokenizer: lower-cased words, id 0 padding, 1 unknown
+    chars      CharTokenizer: characters with <bos>/<eos>, for the char-level generator
+    smiles     SmilesTokenizer: chemical tokens of SMILES (Cl, [nH], %10 stay whole)
+    wordpiece  WordPieceTokenizer: all-MiniLM-L6-v2's own WordPiece
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from pathlib import Path
+
+import numpy as np
+
+PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<bos>", "<eos>"
+
+
+def ragged(seqs: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+    """Concatenated ids (int32) and offsets (int64, len n+1) of a list of id sequences."""
+    offsets = np.zeros(len(seqs) + 1, dtype=np.int64)
+    np.cumsum([len(s) for s in seqs], out=offsets[1:])
+    ids = np.fromiter((i for s in seqs for i in s), dtype=np.int32, count=int(offsets[-1]))
+    return ids, offsets
+
+
+
+# kind -> "module:class"; imported on use, so transformers' tokenizers load only for MiniLM
+TOKENIZERS: dict[str, str] = {"word": "seqlab.tokenizers.words:WordTokenizer",
+                              "char": "seqlab.tokenizers.chars:CharTokenizer",
+                              "wordpiece": "seqlab.tokenizers.wordpiece:WordPieceTokenizer",
+                              "smiles": "seqlab.tokenizers.smiles:SmilesTokenizer"}
+
+
+def from_dict(d: dict):
+    """Rebuild any tokenizer from its ``to_dict`` (a checkpoint's ``tokenizer.json``)."""
+    kind = d.get("kind", "word")
+    if kind not in TOKENIZERS:
+        raise ValueError(f"unknown tokenizer kind {kind!r}; known: {', '.join(sorted(TOKENIZERS))}")
+    module, name = TOKENIZERS[kind].split(":")
+    return getattr(importlib.import_module(module), name).from_dict(d)
+
+
+def load(path: Path):
+    return from_dict(json.loads(Path(path).read_text()))

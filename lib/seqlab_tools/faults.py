@@ -1,0 +1,178 @@
+"""Fault injection on a real cluster: the scenarios of the reliability tests and ``jobs/reliability.py``.
+
+Each scenario submits the train job (or a search) to a :class:`~seqlab_tools.cluster.LocalCluster`
+with ``ray job submit``, waits until a checkpoint exists and the next epoch is under way,
+injects one fault, and follows the run to its end (resubmitting the same run name where the
+fault ends the job). It returns what happened: the wall time, the epoch the run resumed from, the
+work done after the last checkpoint (lost and repeated), and the final metrics.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import time
+from dataclasses import dataclass, field
+
+from seqlab import storage
+from seqlab.checkpoint import epoch_folders, verify
+from seqlab.errors import SeqlabError
+from seqlab.tune.study import study_trials
+from seqlab_tools.cluster import LocalCluster, S3Server, processes, wait_for
+
+# Small enough for 2 CPU cores, big enough that an epoch lasts a few seconds (room to inject a fault)
+TRAIN = ("python jobs/train.py --dataset cfpb --limit 4000 --max-len 192 --embed-dim 48 --hidden 128 --batch-size 16 "
+         "--num-workers 2 --cpus-per-worker 1 --seed 0")
+
+
+@dataclass
+class Outcome:
+    fault: str
+    injected: str
+    status: str
+    wall_s: float
+    jobs: list[str]
+    epochs: int = 0
+    resumed_from: list[int] = field(default_factory=list)  # epochs the run restarted at (1-based)
+    lost_s: float | None = None  # work done after the last checkpoint, before the fault
+    epoch_s: float | None = None
+    final: dict = field(default_factory=dict)  # the last epoch's metrics
+    logs: str = ""
+
+    @property
+    def epochs_repeated(self) -> float | None:
+        return None if self.lost_s is None or not self.epoch_s else self.lost_s / self.epoch_s
+
+
+def train_command(name: str, storage_uri: str, epochs: int, max_failures: int = 2) -> str:
+    return f"{TRAIN} --epochs {epochs} --max-failures {max_failures} --name {name} --storage-path {storage_uri}"
+
+
+def checkpoints(run_uri: str) -> dict[int, dict]:
+    """``meta.json`` of every checkpoint folder of a run that has one, by epoch (1-based)."""
+    out = {}
+    for uri in epoch_folders(run_uri):
+        try:
+            meta = json.loads(storage.read_bytes(f"{uri}/meta.json"))
+        except (OSError, ValueError):
+            continue
+        out[meta["epoch"] + 1] = meta
+    return out
+
+
+def verify_checkpoints(run_uri: str) -> dict[int, str]:
+    """Every checkpoint folder of a run checked against its checksums: epoch -> "ok" or the problem."""
+    out = {}
+    for uri in epoch_folders(run_uri):
+        epoch = int(uri.rsplit("_", 1)[1])
+        with storage.local_copy(uri) as d:
+            try:
+                verify(d)
+                out[epoch] = "ok"
+            except SeqlabError as exc:
+                out[epoch] = str(exc)
+    return out
+
+
+def _into_next_epoch(run_uri: str, after_epoch: int, timeout: float = 600) -> dict:
+    """Wait for the checkpoint of ``after_epoch`` and then for half of the next epoch to pass."""
+    meta = wait_for(lambda: checkpoints(run_uri).get(after_epoch), timeout, f"checkpoint of epoch {after_epoch}")
+    time.sleep(0.5 * meta["metrics"]["epoch_time_s"])
+    return meta
+
+
+def worker_pids(logs: str) -> dict[int, int]:
+    """Rank -> pid of the latest train workers, from their start lines in the job logs."""
+    return {int(r): int(p) for r, p in re.findall(r"\[seqlab\] worker (\d+)/\d+ on node \w+ \(pid (\d+)", logs)}
+
+
+def worker_nodes(logs: str) -> set[str]:
+    return set(re.findall(r"\[seqlab\] worker \d+/\d+ on node (\w+)", logs))
+
+
+def resumed_epochs(logs: str) -> list[int]:
+    return [int(e) for e in re.findall(r"\[seqlab\] resuming from epoch (\d+)", logs)]
+
+
+def driver_pid(cluster: LocalCluster, job_id: str) -> int:
+    """The pid of the job's driver (its entrypoint's python), checked on this machine's process table."""
+    pid = int(cluster.client().get_job_info(job_id).driver_info.pid)
+    args = processes().get(pid, (0, []))[1]
+    if not any(a.endswith(".py") and "jobs/" in a for a in args):
+        raise SeqlabError(f"job {job_id}: driver pid {pid} is not the job's entrypoint ({' '.join(args)[:200]!r})")
+    return pid
+
+
+def run_fault(cluster: LocalCluster, fault: str, name: str, storage_uri: str, *, epochs: int = 3,
+              s3: S3Server | None = None, s3_down_s: float = 8.0) -> Outcome:
+    """Train ``name`` and inject ``fault``: none, kill-worker, stop-node, kill-driver or restart-s3."""
+    run_uri = storage.join(storage_uri, name)
+    t0 = time.monotonic()
+    jobs = [cluster.submit(train_command(name, storage_uri, epochs))]
+    injected, lost = "nothing", None
+    if fault != "none":
+        meta = _into_next_epoch(run_uri, 1)
+        lost = time.time() - meta["saved_at"]
+        if fault == "kill-worker":
+            pid = worker_pids(cluster.logs(jobs[0]))[1]
+            os.kill(pid, signal.SIGKILL)
+            injected = f"SIGKILL to the rank-1 train worker (pid {pid}) in epoch 2"
+        elif fault == "stop-node":
+            cluster.stop_node("worker1")
+            cluster.add_worker("worker2")  # the replacement a spot fleet or the autoscaler brings
+            injected = "SIGTERM to worker node 1's raylet in epoch 2 (ray stop on that node); a new node joins"
+        elif fault == "kill-driver":
+            pid = driver_pid(cluster, jobs[0])
+            os.kill(pid, signal.SIGKILL)
+            injected = f"SIGKILL to the job's driver (pid {pid}) in epoch 2; the same run submitted again"
+        elif fault == "restart-s3":
+            s3.stop()
+            time.sleep(s3_down_s)
+            s3.start()
+            injected = f"SeaweedFS killed in epoch 2, restarted {s3_down_s:.0f}s later"
+        else:
+            raise SeqlabError(f"unknown fault {fault!r}")
+    status = cluster.wait(jobs[0])
+    if status != "SUCCEEDED" and fault in ("kill-driver", "restart-s3"):
+        jobs.append(cluster.submit(train_command(name, storage_uri, epochs)))
+        status = cluster.wait(jobs[-1])
+    logs = "\n".join(cluster.logs(j) for j in jobs)
+    final = checkpoints(run_uri).get(epochs, {})
+    return Outcome(fault=fault, injected=injected, status=status, wall_s=time.monotonic() - t0, jobs=jobs,
+                   epochs=len(checkpoints(run_uri)), resumed_from=resumed_epochs(logs), lost_s=lost,
+                   epoch_s=final.get("metrics", {}).get("epoch_time_s"), final=final.get("metrics", {}), logs=logs)
+
+
+def search_command(name: str, storage_uri: str, study: str, results: str, samples: int) -> str:
+    return (f"python jobs/tune.py --dataset cfpb --limit 600 --max-len 64 --embed-dim 16 --batch-size 32 --epochs 2 "
+            f"--num-workers 1 --num-samples {samples} --max-concurrent 1 --hidden-min 8 --hidden-max 32 "
+            f"--search-name {name} --storage-path {storage_uri} --study-storage {study} --results-dir {results}")
+
+
+def interrupted_search(cluster: LocalCluster, name: str, storage_uri: str, study: str, results: str, *,
+                       samples: int = 4, stop_after: int = 2) -> dict:
+    """Stop a search job once ``stop_after`` trials are complete, submit it again, follow it to the end."""
+    t0 = time.monotonic()
+    first = cluster.submit(search_command(name, storage_uri, study, results, samples))
+    def complete():
+        done = [t for t in study_trials(study, name) or [] if t.state.name == "COMPLETE"]
+        if len(done) >= stop_after:
+            return done
+        status = cluster.client().get_job_status(first)
+        if status.is_terminal():  # it will never get there: say why now, not after the timeout
+            raise SeqlabError(f"search job {first} ended {status.value} with {len(done)} of {stop_after} trials "
+                              f"complete:\n{cluster.logs(first)[-3000:]}")
+        return None
+
+    done = wait_for(complete, 900, f"{stop_after} complete trials")
+    before = {t.number: (t.params, t.value, t.datetime_complete) for t in done}
+    cluster.client().stop_job(first)
+    cluster.wait(first)
+    interrupted_at = time.monotonic() - t0
+    second = cluster.submit(search_command(name, storage_uri, study, results, samples))
+    status = cluster.wait(second)
+    return {"status": status, "jobs": [first, second], "before": before, "trials": study_trials(study, name) or [],
+            "interrupted_at_s": interrupted_at, "wall_s": time.monotonic() - t0,
+            "logs": cluster.logs(first) + "\n" + cluster.logs(second)}
