@@ -5,6 +5,9 @@ PY     := $(VENV)/bin/python
 # The CPU build of torch; a GPU cluster sets TORCH_SPEC and TORCH_INDEX (see README "Installing").
 TORCH_SPEC  ?= torch==2.13.0
 TORCH_INDEX ?=
+# The extras installed with the package: `test` (pytest + the harness of jobs/ and tests/) by default;
+# `make install EXTRAS=` installs the library's runtime dependencies only (cluster.yaml's nodes).
+EXTRAS ?= test
 
 # Headless browser for the web page's test: Debian's Chromium and its driver.
 BROWSER_PKGS := chromium chromium-driver
@@ -17,7 +20,7 @@ install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) "$(TORCH_SPEC)"
-	$(PY) -m pip install -q --disable-pip-version-check -e ".[test]"
+	$(PY) -m pip install -q --disable-pip-version-check -e "$(if $(EXTRAS),.[$(EXTRAS)],.)"
 	touch $@
 
 demo: install

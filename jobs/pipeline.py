@@ -104,7 +104,7 @@ def run(argv: list[str]) -> dict:
     bad_status, bad = http_json("POST", f"{url}/v1/classify", {"texts": []})
     log(f"a bad request gets HTTP {bad_status}: {bad.get('error')}")
     log(f"done in {time.perf_counter() - t0:.0f}s: train run test macro-F1 {trained['test']['macro_f1']:.4f}; "
-        f"tuned test macro-F1 {tuned['test']['macro_f1']:.4f}; results in {cfg['search'].results_dir}/")
+        f"tuned test macro-F1 {tuned['test']['macro_f1']:.4f}; results in {tuned['out_dir']}")
     if not args.keep_serving:
         from ray import serve
 

@@ -2,12 +2,14 @@
 
     python jobs/reliability.py              # about 10 minutes on 2 CPU cores -> results/reliability.md
 
-Starts a head and a worker node with ``ray start`` (token auth) and SeaweedFS as the S3 store,
-trains the same 3-epoch run (2 workers, one per node, seed 0, checkpoints in S3) once without a
-fault and once per fault, then interrupts a search and resumes it, with its Optuna study in SQLite
-and in PostgreSQL. Time lost is the faulted run's
-wall time minus the fault-free run's; work repeated is the training done after the last checkpoint
-before the fault, in epochs.
+Starts a cluster laid out like cluster.yaml with ``ray start`` (token auth; a head with no CPUs,
+two worker nodes, one declaring a GPU) and SeaweedFS as the S3 store, trains the same 3-epoch run
+(2 workers, one per worker node, seed 0, checkpoints in S3) once without a fault and once per
+fault, interrupts a search and resumes it (its Optuna study in SQLite and in PostgreSQL), then runs
+the README's cluster sequence (train, search, promote, serve-config, serve deploy) and promotes
+and redeploys a new version under load. Time lost is the faulted run's wall time minus the
+fault-free run's; work repeated is the training done after the last checkpoint before the fault,
+in epochs.
 """
 
 import argparse
@@ -34,7 +36,7 @@ def main() -> None:
     root = tempfile.mkdtemp(prefix="seqlab-reliability-")
     s3 = S3Server(f"{root}/s3").start()
     os.environ.update(s3.env())
-    cluster = LocalCluster(f"{root}/ray", workers=1, env=s3.env())
+    cluster = LocalCluster(f"{root}/ray", workers=2, gpus={"worker2": 1}, env=s3.env())
     rows, prov = [], provenance.record(["python", "jobs/reliability.py", *sys.argv[1:]])
     try:
         cluster.start()
@@ -53,10 +55,26 @@ def main() -> None:
                          "val_macro_f1": out.final.get("val_macro_f1"), "matches_fault_free": same})
             print(f"[reliability] {fault}: {rows[-1]}", flush=True)
         searches = [interrupted_search(cluster, backend, root) for backend in ("sqlite", "postgresql")]
+        redeploy = redeploy_under_load(cluster, s3, root)
     finally:
         cluster.stop()
         s3.stop()
-    write(Path(args.out), base, rows, searches, prov)
+    write(Path(args.out), base, rows, searches, redeploy, prov)
+
+
+def redeploy_under_load(cluster: LocalCluster, s3: S3Server, root: str) -> dict:
+    """The README's cluster sequence, then its last three commands again (promote v2, serve-config,
+    serve deploy) while clients send requests at 20 per second."""
+    from seqlab_tools import readme
+
+    seq = readme.run_sequence(cluster, s3, Path(root) / "user")
+    try:
+        out = faults.redeploy_under_load(seq["url"], seq["key"],
+                                         lambda: [readme.run(c, env=seq["env"]) for c in seq["commands"][2:]])
+    finally:
+        readme.stop_serving(seq["env"])
+    print(f"[reliability] promote and redeploy under load: {out}", flush=True)
+    return out
 
 
 def interrupted_search(cluster: LocalCluster, backend: str, root: str, samples: int = 4, stop_after: int = 2) -> dict:
@@ -88,16 +106,17 @@ def interrupted_search(cluster: LocalCluster, backend: str, root: str, samples: 
     return row
 
 
-def write(path: Path, base, rows: list[dict], searches: list[dict], prov: dict) -> None:
+def write(path: Path, base, rows: list[dict], searches: list[dict], redeploy: dict, prov: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.with_suffix(".json").write_text(json.dumps({"baseline": {"wall_s": base.wall_s, "final": base.final},
-                                                     "faults": rows, "searches": searches, **prov},
-                                                    indent=2, default=str))
+                                                     "faults": rows, "searches": searches, "redeploy": redeploy,
+                                                     **prov}, indent=2, default=str))
     lines = ["# Reliability: faults injected into real runs", "",
-             "One 3-epoch run (CFPB, 4,000 rows, LSTM 128, 2 Ray Train workers, one per node, seed 0, "
-             "checkpoints every epoch in S3), trained on a 2-node Ray cluster started with `ray start` "
-             "(token authentication) with SeaweedFS as the S3 store. Each fault hits epoch 2, after the "
-             "epoch-1 checkpoint. `--max-failures 2`.", "",
+             "One 3-epoch run (CFPB, 4,000 rows, LSTM 128, 2 Ray Train workers, one per worker node, seed 0, "
+             "checkpoints every epoch in S3), trained on a Ray cluster started with `ray start` and laid out "
+             "like `cluster.yaml` (token authentication, a head with no CPUs, two worker nodes with their own "
+             "home folders and addresses, one declaring a GPU) with SeaweedFS as the S3 store. Each fault hits "
+             "epoch 2, after the epoch-1 checkpoint. `--max-failures 2`.", "",
              f"Fault-free run: {base.status}, {base.wall_s:.0f}s wall (including job start-up), final "
              f"val macro-F1 {base.final['val_macro_f1']:.4f}, epoch {base.epoch_s:.1f}s.", "",
              "| fault | how it was injected | outcome | time lost | resumed at epoch | work repeated | "
@@ -118,6 +137,15 @@ def write(path: Path, base, rows: list[dict], searches: list[dict], prov: dict) 
                      f"{s['interrupted_at_s']}s, {s['stopped_after']} of {s['samples']} trials complete | "
                      f"{s['status'].lower()} | {s['complete_trials']} | {'yes' if s['earlier_trials_kept'] else 'no'} "
                      f"| {s['best_value']:.4f} | {s['wall_s']:.0f}s |")
+    r = redeploy
+    lines += ["", "Promote and redeploy under load: the README's cluster sequence (train, search, promote `cfpb`, "
+              "`serve-config`, `serve deploy`, API keys on), then `seqlab registry promote` of version 2 and the same "
+              "`serve-config` and `serve deploy` again while clients send a classify request every 50 ms:", "",
+              "| requests | failed | versions answered, in order | ever back to an older one | first answer of "
+              "the new version | redeploy commands took |", "|---:|---:|---|---|---|---|",
+              f"| {r['requests']} | {r['failed']} | {' → '.join(r['versions_in_order'])} | "
+              f"{'yes' if r['went_back'] else 'no'} | {r['switch_after_s']}s after the promote began | "
+              f"{r['redeploy_s']}s |"]
     lines += ["", "Checkpoints after each fault (checksums in `meta.json` checked for every checkpoint folder):", ""]
     lines += [f"- {r['fault']}: {r['checkpoints']}" for r in rows]
     lines += ["", "Work repeated is the training done after the last checkpoint before the fault (checkpoints are "

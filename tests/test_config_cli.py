@@ -215,3 +215,37 @@ def test_a_value_of_the_wrong_type_is_one_line_naming_the_field(tmp_path, where,
     assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
     line = out.stderr.strip().splitlines()[-1]
     assert line.startswith("seqlab: error: ") and expected in line, out.stderr
+
+
+def test_a_search_writes_outside_the_checkout_unless_told(monkeypatch, tmp_path):
+    monkeypatch.setenv("SEQLAB_HOME", str(tmp_path))
+    assert SECTIONS["search"]().resolved_results() == str(tmp_path / "results")
+    assert SECTIONS["search"](results_dir="results").resolved_results() == "results"
+    for f in sorted((ROOT / "configs").glob("*.yaml")):  # the shipped configs do not write into results/
+        assert "results_dir" not in ((yaml.safe_load(f.read_text()) or {}).get("search") or {}), f
+
+
+def test_readme_commands_read_nothing_a_fresh_clone_lacks():
+    """A committed best.json names a checkpoint on the machine that made it: no README command reads one."""
+    import re
+    import shlex
+
+    readme = (ROOT / "README.md").read_text()
+    commands = [line for block in re.findall(r"```bash\n(.*?)```", readme, re.S)
+                for line in block.replace("\\\n", " ").splitlines()]
+    inputs = []
+    for line in commands:
+        words = shlex.split(line.split(" #", 1)[0], comments=True) if line.strip() else []
+        inputs += [words[i + 1] for i, w in enumerate(words[:-1]) if w == "--checkpoint"]
+        inputs += [words[i + 1] for i, w in enumerate(words[:-1]) if w == "promote"]
+    assert inputs and not [p for p in inputs if p.startswith("results/")], inputs
+
+
+def test_true_false_flags_alone_and_negated():
+    for argv, use_gpu in ((["--use-gpu"], True), (["--use-gpu", "false"], False), (["--no-use-gpu"], False),
+                          (["--use-gpu", "--no-use-gpu"], False), ([], False)):
+        assert parse(["train", *argv])[1]["train"].use_gpu is use_gpu, argv
+    _, c = parse(["train", "--model", "char-lstm", "--conditional"])
+    assert c["model"].options == {"conditional": True}
+    assert parse(["train", "--model", "lstm", "--no-bidirectional"])[1]["model"].options == {"bidirectional": False}
+    assert seqlab("--version").stdout.strip() == f"seqlab {__import__('seqlab').__version__}"

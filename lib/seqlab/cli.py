@@ -71,20 +71,23 @@ def cmd_tune(cfg: dict, args) -> dict:
     from seqlab.tasks.predictor import model_label
     from seqlab.train.driver import evaluate_test, init_ray, prepare
     from seqlab.tune.results import summarise, write_results, write_test_report
-    from seqlab.tune.search import check_searchable, objective, run_search
+    from seqlab.tune.search import check_searchable, check_unchanged, objective, run_search, search_settings
     from seqlab.tune.study import open_study_storage
 
     dims = check_searchable(cfg["search"], cfg["model"].model)
     metric, mode = objective(entry(cfg["model"].model).task, cfg["search"], cfg["train"])
     if cfg["search"].study_storage and not cfg["search"].grid:
         open_study_storage(cfg["search"].study_storage)  # unreachable: one line now, before Ray starts
+    # a search name reused with other settings: one line now, before Ray starts
+    check_unchanged(join(cfg["train"].resolved_storage(), cfg["search"].search_name),
+                    search_settings(cfg["data"], cfg["model"], cfg["train"], cfg["search"]))
     prepared = prepare(cfg["data"], cfg["model"])
     init_ray()
     t0 = time.perf_counter()
     grid = run_search(prepared, cfg["model"], cfg["train"], cfg["search"])
     wall = time.perf_counter() - t0
     summary = summarise(grid, cfg["train"].epochs, metric, mode, dims)
-    results = join(cfg["search"].results_dir, model_label(prepared.card, cfg["model"].model))
+    results = join(cfg["search"].resolved_results(), model_label(prepared.card, cfg["model"].model))
     prov = provenance.record(getattr(args, "argv", None))
     with staged_dir(results) as out_dir:  # an s3:// results_dir gets the files when the block ends
         best = write_results(summary, out_dir, metric, {"search": cfg["search"].search_name, "data": prepared.card,
@@ -157,7 +160,7 @@ def cmd_registry(cfg: dict, args) -> dict:
         return {"card": card}
     from seqlab.serve.app import serve_config  # serve-config
 
-    text = serve_config(args.models, serve_options(args))
+    text = serve_config(args.models, serve_options(args), proxy_location=args.proxy_location)
     if args.out:
         Path(args.out).write_text(text)
         log(f"wrote {args.out}: serve run {args.out} (this machine) or serve deploy {args.out} (a cluster)")
@@ -285,6 +288,9 @@ def build_parser(model: str | None = None) -> argparse.ArgumentParser:
     q = reg.add_parser("serve-config", help="write a Serve config file (serve run / serve deploy) for models")
     q.add_argument("--models", required=True, help="name[:version] comma-separated")
     q.add_argument("-o", "--out", help="file to write (default: print it)")
+    q.add_argument("--proxy-location", default="EveryNode", choices=["EveryNode", "HeadOnly"],
+                   help="where Serve runs HTTP proxies (default: EveryNode; HeadOnly when the nodes share one "
+                        "machine and so cannot each listen on the port)")
     add_serve_arguments(q)
     p.set_defaults(fn=cmd_registry, sections=[])
 

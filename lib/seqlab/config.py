@@ -133,6 +133,8 @@ class TrainConfig:
     precision: str = opt("bf16", "on GPU: bf16, fp16 (with loss scaling) or fp32; CPU always runs fp32")
     keep_checkpoints: int = opt(3, "checkpoints kept, best by validation macro-F1 (the latest is always kept)")
     max_failures: int = opt(0, "worker-group restarts from the latest checkpoint after a failure")
+    allow_changed: bool = opt(False, "resume a run although its lr, batch_size, seed or precision changed (refused "
+                                     "otherwise: the run would mix two settings)")
     sample_molecules: int = opt(1000, "molecule models: molecules sampled at the end of each epoch to report "
                                       "valid, unique, novelty and chem_score = their product (0 = off)")
     tensorboard_dir: str | None = opt(None, "folder for TensorBoard event files (default: <run folder>/tensorboard "
@@ -175,8 +177,10 @@ class SearchConfig:
     objective: str = opt("default", "what the search optimises: default (the model's validation metric: macro-F1, "
                                     "nats per char, ELBO) or chem (molecule models: val_chem_score = validity x "
                                     "uniqueness x novelty of sampled molecules)")
-    results_dir: str = opt("results", "where search.csv, the plot and best.json go (<results_dir>/<dataset>/); "
-                                      "a folder or s3:// URI")
+    results_dir: str | None = opt(None, "where search.csv, the plot, best.json and the test report go "
+                                        "(<results_dir>/<dataset>-<model>/): a folder or s3:// URI (default: "
+                                        "$SEQLAB_HOME/results, outside the checkout; the committed figures in "
+                                        "results/ are made with --results-dir results)")
     study_storage: str | None = opt(None, "Optuna study database: sqlite:///path.db or postgresql://user:pw@host/db "
                                           "(default: SQLite next to the search; use PostgreSQL on a cluster so the "
                                           "study outlives the head node)")
@@ -211,6 +215,9 @@ class SearchConfig:
             from seqlab.tune.space import parse_space
 
             parse_space(self.space)  # a bad spec fails here, naming the field
+
+    def resolved_results(self) -> str:
+        return self.results_dir or str(seqlab_home() / "results")
 
     def values(self, name: str) -> list[float] | None:
         """``hidden_values`` / ``dropout_values`` as numbers, or None when the range is searched."""
@@ -317,8 +324,8 @@ def add_arguments(parser: argparse.ArgumentParser, sections: list[str], model: s
                 group.add_argument(flag, dest=f"{section}.{f.name}", action=_Pairs, default=argparse.SUPPRESS,
                                    metavar="FIELD=SPEC", help=f.metadata["help"])
                 continue
-            group.add_argument(flag, dest=f"{section}.{f.name}", default=argparse.SUPPRESS,
-                               metavar=_metavar(hints[f.name]), help=f"{f.metadata['help']} (default: {f.default})")
+            _flag(group, f.name, f"{section}.{f.name}", _metavar(hints[f.name]),
+                  f"{f.metadata['help']} (default: {f.default})")
         if section != "model":
             continue
         shown = entry(model or "lstm")
@@ -326,11 +333,21 @@ def add_arguments(parser: argparse.ArgumentParser, sections: list[str], model: s
                                           f"{parser.prog.split()[-1]} --model NAME --help)")
         for name, p in shown.parameters().items():
             about = OPTIONS[name].help if name in OPTIONS else "model option"
-            group.add_argument(f"--{name.replace('_', '-')}", dest=f"model.{name}", default=argparse.SUPPRESS,
-                               metavar=_metavar_of(p), help=f"{about} (default: {p.default})")
-        for other in sorted({n for e in MODELS.values() for n in e.options()} - set(shown.options())):
-            parser.add_argument(f"--{other.replace('_', '-')}", dest=f"model.{other}", default=argparse.SUPPRESS,
-                                help=argparse.SUPPRESS)
+            _flag(group, name, f"model.{name}", _metavar_of(p), f"{about} (default: {p.default})")
+        others = {n: p for e in MODELS.values() for n, p in e.parameters().items() if n not in shown.options()}
+        for other, p in sorted(others.items()):
+            _flag(parser, other, f"model.{other}", _metavar_of(p), argparse.SUPPRESS)
+
+
+def _flag(group, name: str, dest: str, metavar: str, help: str) -> None:
+    """``--name VALUE``; a true/false field also takes ``--name`` alone for true and ``--no-name`` for false."""
+    flag = f"--{name.replace('_', '-')}"
+    if metavar != "BOOL":
+        group.add_argument(flag, dest=dest, default=argparse.SUPPRESS, metavar=metavar, help=help)
+        return
+    group.add_argument(flag, dest=dest, default=argparse.SUPPRESS, nargs="?", const="true", metavar="BOOL", help=help)
+    group.add_argument(f"--no-{name.replace('_', '-')}", dest=dest, default=argparse.SUPPRESS, action="store_const",
+                       const="false", help=argparse.SUPPRESS if help == argparse.SUPPRESS else f"the same as {flag} false")
 
 
 def _metavar_of(parameter: inspect.Parameter) -> str:

@@ -10,7 +10,7 @@
 or served. Loading checks every file against the card's checksums; weights are safetensors and the
 optimizer state is not copied, so nothing in a registry is ever unpickled.
 
-    seqlab registry promote results/cfpb-lstm --name cfpb      # the search's best trial, by its metric
+    seqlab registry promote ~/.seqlab/results/cfpb-lstm --name cfpb   # the search's best trial, by its metric
     seqlab registry list
     seqlab registry show cfpb            # the newest version; cfpb:2 for version 2
 """

@@ -183,20 +183,34 @@ class S3Server:
 
 
 class LocalCluster:
-    """A head node and ``workers`` worker nodes started with ``ray start`` on this machine.
+    """A head node and ``workers`` worker nodes started with ``ray start`` on this machine, laid out
+    like ``cluster.yaml``'s.
 
-    Every node gets ``cpus_per_node`` logical CPUs, its own ports and a ``node:<name>`` label in
-    its ``ray start`` command, so a test can stop one node the way ``ray stop`` stops it on its
-    own machine (SIGTERM to that node's raylet: its workers die with it).
+    - The head runs no work (``head_cpus=0``, as ``cluster.yaml`` sets ``CPU: 0``), with token
+      authentication and its dashboard and job server on 127.0.0.1 (reached as through a tunnel).
+    - Every node has its own address on the loopback range (the head 127.0.0.2, workers
+      127.0.0.3, ...), so nothing can rely on the head being 127.0.0.1, and its own ``HOME`` and
+      ``SEQLAB_HOME`` (a file written on one node is absent on the others).
+    - Workers get ``cpus_per_node`` CPUs; those named in ``gpus`` declare that many GPUs, so
+      placement with GPUs happens for real (the machine has no CUDA: a replica placed there still
+      computes on its CPU).
+    - Each node carries a ``node:<name>`` label, so a test can stop one the way ``ray stop`` does on
+      its own machine (SIGTERM to that node's raylet: its workers die with it).
+
+    Where it still differs from the real cluster: all nodes share one kernel, one disk and one
+    Python environment (the venv), and talk over loopback, not a network.
     """
 
-    def __init__(self, root: str | Path, *, workers: int = 1, cpus_per_node: int = 1, env: dict | None = None):
+    def __init__(self, root: str | Path, *, workers: int = 2, cpus_per_node: int = 1, head_cpus: int = 0,
+                 gpus: dict[str, int] | None = None, env: dict | None = None):
         self.root = Path(root)
-        self.workers, self.cpus = workers, cpus_per_node
+        self.workers, self.cpus, self.head_cpus = workers, cpus_per_node, head_cpus
+        self.gpus = gpus or {}
         self.gcs_port, self.dashboard_port = free_port(), free_port()
         self.token_file = self.root / "auth_token"
         self.extra_env = env or {}
         self.nodes: list[str] = []
+        self.ips: dict[str, str] = {}
 
     @property
     def address(self) -> str:
@@ -211,10 +225,18 @@ class LocalCluster:
         env.pop("RAY_AUTH_TOKEN", None)
         return env
 
-    def _ray(self, *args: str, check: bool = True, timeout: float = 180) -> subprocess.CompletedProcess:
+    def home(self, node: str) -> Path:
+        """The node's own home folder (its ``HOME``; ``SEQLAB_HOME`` is ``.seqlab`` in it)."""
+        return self.root / "nodes" / node
+
+    def _ray(self, *args: str, check: bool = True, timeout: float = 180, node: str | None = None
+             ) -> subprocess.CompletedProcess:
         env = self.env()
         if args[0] == "start":
             env.pop("RAY_ADDRESS")  # `ray start --address` wants the GCS, not the dashboard
+        if node:  # what the node's processes see as their machine's home
+            self.home(node).mkdir(parents=True, exist_ok=True)
+            env.update(HOME=str(self.home(node)), SEQLAB_HOME=str(self.home(node) / ".seqlab"))
         out = subprocess.run([_bin("ray"), *args], env=env, capture_output=True, text=True, timeout=timeout)
         if check and out.returncode:
             raise SeqlabError(f"ray {' '.join(args[:2])} failed ({out.returncode}): {out.stderr[-2000:]}")
@@ -230,18 +252,30 @@ class LocalCluster:
         self.root.mkdir(parents=True, exist_ok=True)
         self.token_file.write_text(secrets.token_hex(32))
         self.token_file.chmod(0o600)
-        self._ray("start", "--head", f"--port={self.gcs_port}", f"--num-cpus={self.cpus}", "--num-gpus=0",
+        self.ips = {"head": "127.0.0.2"}
+        self._ray("start", "--head", f"--node-ip-address={self.ips['head']}", f"--port={self.gcs_port}",
+                  f"--num-cpus={self.head_cpus}", "--num-gpus=0",
                   "--dashboard-host=127.0.0.1", f"--dashboard-port={self.dashboard_port}",
                   f"--ray-client-server-port={free_port()}", "--disable-usage-stats",
-                  "--resources", json.dumps({"node:head": 1}), *self._node_ports())
+                  "--resources", json.dumps({"node:head": 1}), *self._node_ports(), node="head")
         self.nodes = ["head"]
         for i in range(self.workers):
             self.add_worker(f"worker{i + 1}")
         return self
 
+    def next_name(self) -> str:
+        """A name for one more worker node: worker<n>, n past every node this cluster has had."""
+        return f"worker{len(self.ips)}"
+
+    @property
+    def gcs_address(self) -> str:
+        return f"{self.ips['head']}:{self.gcs_port}"
+
     def add_worker(self, name: str) -> None:
-        self._ray("start", f"--address=127.0.0.1:{self.gcs_port}", f"--num-cpus={self.cpus}", "--num-gpus=0",
-                  "--disable-usage-stats", "--resources", json.dumps({f"node:{name}": 1}), *self._node_ports())
+        self.ips[name] = f"127.0.0.{len(self.ips) + 2}"
+        self._ray("start", f"--address={self.gcs_address}", f"--node-ip-address={self.ips[name]}",
+                  f"--num-cpus={self.cpus}", f"--num-gpus={self.gpus.get(name, 0)}", "--disable-usage-stats",
+                  "--resources", json.dumps({f"node:{name}": 1}), *self._node_ports(), node=name)
         self.nodes.append(name)
         wait_for(lambda: len(self.alive_nodes()) == len(self.nodes), 60, f"node {name}")
 

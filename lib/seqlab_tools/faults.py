@@ -121,7 +121,7 @@ def run_fault(cluster: LocalCluster, fault: str, name: str, storage_uri: str, *,
             injected = f"SIGKILL to the rank-1 train worker (pid {pid}) in epoch 2"
         elif fault == "stop-node":
             cluster.stop_node("worker1")
-            cluster.add_worker("worker2")  # the replacement a spot fleet or the autoscaler brings
+            cluster.add_worker(cluster.next_name())  # the replacement a spot fleet or the autoscaler brings
             injected = "SIGTERM to worker node 1's raylet in epoch 2 (ray stop on that node); a new node joins"
         elif fault == "kill-driver":
             pid = driver_pid(cluster, jobs[0])
@@ -145,10 +145,59 @@ def run_fault(cluster: LocalCluster, fault: str, name: str, storage_uri: str, *,
                    epoch_s=final.get("metrics", {}).get("epoch_time_s"), final=final.get("metrics", {}), logs=logs)
 
 
-def search_command(name: str, storage_uri: str, study: str, results: str, samples: int) -> str:
-    return (f"python jobs/tune.py --dataset cfpb --limit 600 --max-len 64 --embed-dim 16 --batch-size 32 --epochs 2 "
-            f"--num-workers 1 --num-samples {samples} --max-concurrent 1 --hidden-min 8 --hidden-max 32 "
-            f"--search-name {name} --storage-path {storage_uri} --study-storage {study} --results-dir {results}")
+def search_command(name: str, storage_uri: str, study: str | None, results: str, samples: int, epochs: int = 2) -> str:
+    return (f"python jobs/tune.py --dataset cfpb --limit 600 --max-len 64 --embed-dim 16 --batch-size 32 "
+            f"--epochs {epochs} --num-workers 1 --num-samples {samples} --max-concurrent 1 --hidden-min 8 "
+            f"--hidden-max 32 --search-name {name} --storage-path {storage_uri} --results-dir {results}"
+            + (f" --study-storage {study}" if study else ""))
+
+
+def trial_folders(storage_uri: str, search: str) -> list[str]:
+    """URIs of a search's trial run folders (``<search>/trials/<trial>``), by name."""
+    import pyarrow.fs as pa_fs
+
+    fs, path = storage.open_fs(f"{storage_uri}/{search}/trials")
+    return sorted(storage.to_uri(i.path, fs) for i in fs.get_file_info(pa_fs.FileSelector(path, allow_not_found=True))
+                  if i.type == pa_fs.FileType.Directory)
+
+
+def tune_results(storage_uri: str, search: str, trial: str) -> list[dict]:
+    """Every result Tune recorded for a trial, in order (its ``result.json``, one line a result)."""
+    text = storage.read_bytes(f"{storage_uri}/{search}/{trial}/result.json").decode()
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def search_stopped_mid_trial(cluster: LocalCluster, name: str, storage_uri: str, results: str, *, epochs: int = 4,
+                             samples: int = 2) -> dict:
+    """Stop a search job while its first trial is half-way (the checkpoint of epoch ``epochs // 2``
+    written, the last not), submit it again and follow it to the end."""
+    half = epochs // 2
+    first = cluster.submit(search_command(name, storage_uri, None, results, samples, epochs))
+
+    def half_way():
+        for trial in trial_folders(storage_uri, name):
+            done = {int(u.rsplit("_", 1)[1]) for u in epoch_folders(trial)}
+            if half in done and epochs not in done:
+                return trial
+        if cluster.client().get_job_status(first).is_terminal():
+            raise SeqlabError(f"search job {first} ended before a trial was half-way:\n{cluster.logs(first)[-3000:]}")
+        return None
+
+    trial = wait_for(half_way, 900, f"a trial at epoch {half} of {epochs}", poll=0.2)
+    cluster.client().stop_job(first)
+    cluster.wait(first)
+    stopped_at = time.time()
+    second = cluster.submit(search_command(name, storage_uri, None, results, samples, epochs))
+    status = cluster.wait(second)
+    name_of = trial.rstrip("/").rsplit("/", 1)[-1]
+    return {"status": status, "trial": name_of, "stopped_at": stopped_at, "checkpoints": checkpoints(trial),
+            "results": tune_results(storage_uri, name, name_of), "logs": cluster.logs(first) + "\n" + cluster.logs(second)}
+
+
+def study_name(storage_uri: str, search: str) -> str | None:
+    """The Optuna study of a search, as its job wrote it into the search's folder (None before that)."""
+    path = f"{storage_uri}/{search}/seqlab_search.json"
+    return json.loads(storage.read_bytes(path))["study_name"] if storage.exists(path) else None
 
 
 def interrupted_search(cluster: LocalCluster, name: str, storage_uri: str, study: str, results: str, *,
@@ -156,8 +205,10 @@ def interrupted_search(cluster: LocalCluster, name: str, storage_uri: str, study
     """Stop a search job once ``stop_after`` trials are complete, submit it again, follow it to the end."""
     t0 = time.monotonic()
     first = cluster.submit(search_command(name, storage_uri, study, results, samples))
+
     def complete():
-        done = [t for t in study_trials(study, name) or [] if t.state.name == "COMPLETE"]
+        done = [t for t in study_trials(study, study_name(storage_uri, name) or name) or []
+                if t.state.name == "COMPLETE"]
         if len(done) >= stop_after:
             return done
         status = cluster.client().get_job_status(first)
@@ -173,6 +224,60 @@ def interrupted_search(cluster: LocalCluster, name: str, storage_uri: str, study
     interrupted_at = time.monotonic() - t0
     second = cluster.submit(search_command(name, storage_uri, study, results, samples))
     status = cluster.wait(second)
-    return {"status": status, "jobs": [first, second], "before": before, "trials": study_trials(study, name) or [],
+    return {"status": status, "jobs": [first, second], "before": before, "study": study_name(storage_uri, name),
+            "trials": study_trials(study, study_name(storage_uri, name)) or [],
             "interrupted_at_s": interrupted_at, "wall_s": time.monotonic() - t0,
             "logs": cluster.logs(first) + "\n" + cluster.logs(second)}
+
+
+def redeploy_under_load(url: str, api_key: str, redeploy, *, model: str = "cfpb", rate_hz: float = 20,
+                        settle_s: float = 10, timeout: float = 600) -> dict:
+    """Send classify requests at a steady pace while ``redeploy()`` runs (promote a new version,
+    write the Serve config, ``serve deploy``), and on until the answers have named one version for
+    ``settle_s``; returns what the clients saw: requests, failures, versions in the order seen."""
+    import threading
+
+    import requests
+
+    seen: list[tuple[float, int | None, str]] = []  # (time, HTTP status or None, model or error)
+    stop = threading.Event()
+
+    def load():
+        session = requests.Session()
+        while not stop.is_set():
+            t = time.monotonic()
+            try:
+                r = session.post(f"{url}/v1/models/{model}/classify", headers={"X-API-Key": api_key}, timeout=60,
+                                 json={"texts": ["My mortgage servicer lost my payment and charged a late fee"]})
+                seen.append((t, r.status_code, r.json().get("model") if r.ok else r.text[:300]))
+            except requests.RequestException as exc:
+                seen.append((t, None, str(exc)[:300]))
+            time.sleep(max(0.0, 1 / rate_hz - (time.monotonic() - t)))
+
+    thread = threading.Thread(target=load, daemon=True)
+    thread.start()
+    t0 = time.monotonic()
+    try:
+        wait_for(lambda: any(s == 200 for _, s, _ in seen), 120, "the first answer")
+        first = next(m for _, s, m in seen if s == 200)
+        started = time.monotonic()
+        redeploy()
+        deployed = time.monotonic()
+
+        def settled():
+            recent = [(s, m) for t, s, m in seen if t > time.monotonic() - settle_s]
+            return bool(recent) and time.monotonic() - deployed > settle_s and all(
+                s == 200 and m != first for s, m in recent)
+
+        wait_for(settled, timeout, f"answers from a version other than {first}")
+    finally:
+        stop.set()
+        thread.join(timeout=90)
+    answers = [m for _, s, m in seen if s == 200]
+    order = [m for i, m in enumerate(answers) if i == 0 or m != answers[i - 1]]
+    switch = next((t for t, s, m in seen if s == 200 and m != first), None)
+    return {"requests": len(seen), "failed": sum(s != 200 for _, s, _ in seen),
+            "failures": [m for _, s, m in seen if s != 200][:5], "versions_in_order": order,
+            "went_back": len(order) > len(set(order)), "redeploy_s": round(deployed - started, 1),
+            "switch_after_s": None if switch is None else round(switch - started, 1),
+            "wall_s": round(time.monotonic() - t0, 1)}

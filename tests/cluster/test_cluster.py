@@ -1,8 +1,11 @@
-"""A real multi-node Ray cluster (``ray start``, token auth) with real S3 (SeaweedFS), and real faults.
+"""A real multi-node Ray cluster (``ray start``, token auth) with real S3 (SeaweedFS), laid out like
+``cluster.yaml`` (a head with no CPUs, worker nodes with their own home folders and addresses, one
+declaring a GPU), the README's cluster sequence run as written, and real faults.
 
 Every job is sent with ``ray job submit --working-dir . --runtime-env jobs/runtime_env.yaml`` and
 followed through the Job API. Runs and searches keep their state in S3. These tests run before
-the others (conftest), while no other Ray instance is up on the machine.
+the others (conftest), while no other Ray instance is up on the machine. Where the stand-in still
+differs from the real cluster: see :class:`seqlab_tools.cluster.LocalCluster`.
 """
 
 import os
@@ -33,7 +36,7 @@ def s3(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def cluster(s3, tmp_path_factory):
-    c = LocalCluster(tmp_path_factory.mktemp("cluster"), workers=1, env=s3.env())
+    c = LocalCluster(tmp_path_factory.mktemp("cluster"), workers=2, gpus={"worker2": 1}, env=s3.env())
     with c:
         yield c
 
@@ -48,15 +51,41 @@ def baseline(cluster):
 def test_cluster_runs_with_token_auth(cluster):
     import requests
 
-    assert {n["name"] for n in cluster.alive_nodes()} == {"head", "worker1"}
+    assert {n["name"] for n in cluster.alive_nodes()} == {"head", "worker1", "worker2"}
     # without the token the job server refuses the request
     r = requests.get(f"{cluster.address}/api/jobs/", timeout=10)
     assert r.status_code in (401, 403)
 
 
-def test_train_job_uses_both_nodes_and_s3(cluster, baseline):
-    nodes = {n["node_id"] for n in cluster.alive_nodes()}
-    assert faults.worker_nodes(baseline.logs) == nodes  # one train worker on each node
+def test_nodes_are_laid_out_like_cluster_yaml(cluster):
+    import json
+    import subprocess
+    import sys
+
+    script = """
+import json, os, ray
+ray.init(address=os.environ["GCS"], log_to_driver=False)
+
+@ray.remote(num_cpus=0)
+def where():
+    return os.environ["HOME"], ray.util.get_node_ip_address()
+
+seen = {n: ray.get(where.options(resources={f"node:{n}": 0.001}).remote()) for n in ("head", "worker1", "worker2")}
+print(json.dumps({"resources": ray.cluster_resources(), "seen": seen}))
+"""
+    done = subprocess.run([sys.executable, "-c", script], env={**cluster.env(), "GCS": cluster.gcs_address},
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["resources"]["CPU"] == 2 and out["resources"]["GPU"] == 1  # the head runs no work; worker2 has a GPU
+    for name, (home, ip) in out["seen"].items():  # each node its own home folder and address
+        assert home == str(cluster.home(name)) and ip == cluster.ips[name], (name, home, ip)
+    assert "127.0.0.1" not in {ip for _, ip in out["seen"].values()}
+
+
+def test_train_job_uses_both_worker_nodes_and_s3(cluster, baseline):
+    workers = {n["node_id"] for n in cluster.alive_nodes() if n["name"] != "head"}
+    assert faults.worker_nodes(baseline.logs) == workers  # one train worker on each worker node
     assert "py_modules_files" in baseline.logs  # the submitted lib/seqlab ran, not an installed copy
     assert baseline.epochs == 3 and baseline.resumed_from == [] and baseline.final["restarts"] == 0
     assert faults.verify_checkpoints(f"{RUNS}/baseline") == {1: "ok", 2: "ok", 3: "ok"}
@@ -82,7 +111,7 @@ def test_worker_node_leaving_is_replaced(cluster, baseline):
     out = faults.run_fault(cluster, "stop-node", "stop-node", RUNS)
     assert out.status == "SUCCEEDED", out.logs[-3000:]
     assert set(out.resumed_from) == {2} and out.final["restarts"] == 1
-    assert {n["name"] for n in cluster.alive_nodes()} == {"head", "worker2"}
+    assert {n["name"] for n in cluster.alive_nodes()} == {"head", "worker2", "worker3"}
     _same_metrics(out.final, baseline.final)
 
 
@@ -119,7 +148,9 @@ def test_interrupted_search_continues_its_optuna_study(cluster, tmp_path, reques
         again = next(t for t in out["trials"] if t.number == number)
         assert (again.params, again.value, again.datetime_complete) == (params, value, finished)
     assert len({tuple(sorted(t.params.items())) for t in complete}) == samples
-    assert "resuming search" in out["logs"] and f"Optuna study {name!r} in {backend}" in out["logs"]
+    # the study is named after what the search is: the name and a digest of its data, model and space
+    assert out["study"].startswith(f"{name}-") and len(out["study"]) == len(name) + 9
+    assert "resuming search" in out["logs"] and f"Optuna study {out['study']!r} in {backend}" in out["logs"]
     import io
     import json
 
@@ -152,3 +183,72 @@ def test_stopping_another_cluster_leaves_this_one_running(cluster, tmp_path):
 
     # like `ray stop`, it is no longer the machine's current cluster: a later ray.init() starts its own
     assert not (read_ray_address() or "").endswith(f":{other.gcs_port}")
+
+
+def test_a_search_stopped_mid_trial_goes_on_with_asha_counting_epochs(cluster):
+    import io
+
+    import pandas as pd
+
+    out = faults.search_stopped_mid_trial(cluster, "mid-trial", RUNS, "s3://seqlab/results-mid", epochs=4)
+    assert out["status"] == "SUCCEEDED", out["logs"][-3000:]
+    ckpts = out["checkpoints"]
+    assert sorted(ckpts) == [1, 2, 3, 4]
+    # epochs 1-2 come from the first job and were not trained again; 3-4 from the second
+    assert ckpts[2]["saved_at"] < out["stopped_at"] < ckpts[3]["saved_at"]
+    assert "resuming from epoch 3" in out["logs"]
+    epochs = [r["epoch"] for r in out["results"]]
+    # after the restore the trial reported epochs 1-2 again, then 3-4: ASHA (whose rungs Tune does
+    # not save) saw each epoch at its own rung, as in an uninterrupted search
+    assert epochs[-4:] == [1, 2, 3, 4] and epochs[0] == 1
+    table = pd.read_csv(io.BytesIO(storage.read_bytes("s3://seqlab/results-mid/cfpb-lstm/search.csv")))
+    row = table[table["trial"] == out["trial"]].iloc[0]
+    assert row["epochs_run"] == 4 and row["best_epoch"] in (1, 2, 3, 4)
+    assert set(table["epochs_run"]) <= {1, 2, 4}  # ASHA stops a trial only at a rung: epochs 1, 2 (grace 1, rf 2)
+
+
+# ---- the README's cluster sequence, as a user types it (last: its Serve app holds CPUs the jobs above need) ----
+
+@pytest.fixture(scope="module")
+def sequence(cluster, s3, tmp_path_factory):
+    """The README's commands as written (smaller data appended, readme.STAND_IN), from a user's machine."""
+    import requests
+
+    from seqlab_tools import readme
+
+    out = readme.run_sequence(cluster, s3, tmp_path_factory.mktemp("user") / "home")
+    yield {**out, "requests": requests}
+    readme.stop_serving(out["env"])
+
+
+def test_the_readme_cluster_sequence_runs_as_written(sequence):
+    assert [" ".join(c.split()[:3]) for c in sequence["commands"]] == [
+        "ray job submit", "ray job submit", "seqlab registry promote", "seqlab registry serve-config",
+        "serve deploy serve.yaml"]
+    requests, url = sequence["requests"], sequence["url"]
+    body = {"texts": ["A debt collector keeps calling me at work"]}
+    assert requests.post(f"{url}/v1/models/cfpb/classify", json=body, timeout=60).status_code == 401
+    r = requests.post(f"{url}/v1/models/cfpb/classify", json=body, headers={"X-API-Key": sequence["key"]}, timeout=60)
+    assert r.status_code == 200, r.text
+    assert r.json()["model"] == "cfpb:1"  # the version is pinned and named in every answer
+
+
+def test_replicas_are_placed_as_seqlab_serve_places_them(cluster, sequence):
+    requests, url = sequence["requests"], sequence["url"]
+    info = requests.get(f"{url}/v1/models/cfpb", headers={"X-API-Key": sequence["key"]}, timeout=60).json()
+    nodes = {n["node_id"]: n["name"] for n in cluster.alive_nodes()}
+    # the cluster has a GPU, so the replica asked for one and went to the node that has it; with no
+    # CUDA on this machine it computes on its CPU (on a GPU node it would use the GPU Ray gave it)
+    assert nodes[info["node_id"]] == "worker2" and info["gpu_ids"] == ["0"] and info["device"] == "cpu"
+    assert info["source"] == "cfpb:1" and info["version"] == 1
+
+
+def test_promote_and_redeploy_under_load_switches_versions_without_a_failure(sequence):
+    from seqlab_tools import faults, readme
+
+    commands, env = sequence["commands"], sequence["env"]
+    out = faults.redeploy_under_load(sequence["url"], sequence["key"],
+                                     lambda: [readme.run(c, env=env) for c in commands[2:]])  # promote, config, deploy
+    assert out["failed"] == 0, out["failures"]
+    assert out["versions_in_order"] == ["cfpb:1", "cfpb:2"] and not out["went_back"], out
+    assert out["requests"] > 50

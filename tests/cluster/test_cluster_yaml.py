@@ -57,8 +57,11 @@ def problems(text: str) -> list[str]:
         found.append("head dashboard must listen on 127.0.0.1 only")
     if cfg.get("file_mounts", {}).get("~/.ray/auth_token") != "~/.ray/auth_token":
         found.append("file_mounts must copy ~/.ray/auth_token to the nodes")
-    if not any("make install" in c for c in cfg.get("setup_commands", [])):
+    installs = [c for c in cfg.get("setup_commands", []) if "make install" in c]
+    if not installs:
         found.append("setup_commands lack the README's make install")
+    elif not all(re.search(r"\bEXTRAS=(\s|$)", c) for c in installs):
+        found.append("setup_commands install the test extras on the nodes (make install EXTRAS= installs the runtime)")
     if not {".venv", ".git"} <= set(cfg.get("rsync_exclude", [])):
         found.append("rsync_exclude must keep .venv and .git off the nodes")
     return found
@@ -100,6 +103,8 @@ BROKEN = {
     "access key in the file": (lambda c: c["setup_commands"].append("export KEY=AKIA" + "Q" * 16),
                                "secret-like string AKIAQQQQ"),
     "no make install": (lambda c: c.update(setup_commands=["pip install ray"]), "setup_commands lack"),
+    "test extras on the nodes": (lambda c: c.update(setup_commands=["cd ~/seqlab && make install"]),
+                                 "setup_commands install the test extras"),
 }
 
 

@@ -104,20 +104,19 @@ def test_search_refuses_a_model_without_an_lstm(ray_local, storage, tmp_path):
              "--results-dir", str(tmp_path)])
 
 
-class ServeArgs:
-    host, max_texts, max_chars, max_batch_size, replicas = "127.0.0.1", 4, 500, 8, 1
+def serve_options():
+    from seqlab.serve.options import ServeOptions
 
-    def __init__(self):
-        self.port = free_port()
+    return ServeOptions(port=free_port(), max_texts=4, max_chars=500, max_batch_size=8)
 
 
 @pytest.mark.parametrize("name", [n for n in RUNS if n != "char-lstm"])
 def test_every_classifier_answers_real_http(trained, name):
     from ray import serve
 
-    from seqlab.serve.app import start as start_serve
+    from seqlab.serve.app import start
 
-    url = start_serve(trained[name]["checkpoint"], ServeArgs())
+    url = start(trained[name]["checkpoint"], serve_options())
     try:
         labels = requests.get(f"{url}/healthz", timeout=30).json()["labels"]
         r = requests.post(f"{url}/v1/classify", json={"texts": ["it did not help at all", "works well"]}, timeout=60)
@@ -134,9 +133,9 @@ def test_every_classifier_answers_real_http(trained, name):
 def test_generator_answers_real_http(trained):
     from ray import serve
 
-    from seqlab.serve.app import start as start_serve
+    from seqlab.serve.app import start
 
-    url = start_serve(trained["char-lstm"]["checkpoint"], ServeArgs())
+    url = start(trained["char-lstm"]["checkpoint"], serve_options())
     try:
         health = requests.get(f"{url}/healthz", timeout=30).json()
         assert health["task"] == "generate" and "Acne" in health["labels"]

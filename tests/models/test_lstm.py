@@ -115,6 +115,24 @@ def test_resuming_with_other_settings_is_refused(tmp_path):
         check_resumable(str(run), signature(prepared, ModelConfig(options={"hidden": 64})))
 
 
+@pytest.mark.parametrize("field,value", [("lr", 0.01), ("batch_size", 32), ("seed", 1), ("precision", "fp32")])
+def test_resuming_with_another_lr_batch_size_seed_or_precision_is_refused_naming_it(tmp_path, field, value):
+    import dataclasses
+
+    from seqlab.config import TrainConfig
+    from seqlab.train.driver import check_resumable
+
+    trained = TrainConfig(lr=0.002, batch_size=64, seed=0, precision="bf16")
+    run = tmp_path / "run"
+    (run / "epoch_001").mkdir(parents=True)
+    (run / "epoch_001" / "meta.json").write_text(json.dumps({"signature": "s", "train": dataclasses.asdict(trained)}))
+    check_resumable(str(run), "s", trained)  # the same settings resume
+    changed = dataclasses.replace(trained, **{field: value})
+    with pytest.raises(SeqlabError, match=f"was trained with {field} .*, now {value}; .*--allow-changed"):
+        check_resumable(str(run), "s", changed)
+    check_resumable(str(run), "s", dataclasses.replace(changed, allow_changed=True))  # on purpose
+
+
 def test_stacked_lstm_is_seed_002():
     model = build_model("lstm-stacked", vocab_size=50, num_classes=9).eval()
     assert (model.lstm.hidden_size, model.lstm2.hidden_size) == (50, 20)

@@ -1,6 +1,7 @@
 """The model registry: promotion picks the best trial by its metric, versions count up, every file is
 checked against the card's checksums, and bad references get a clear message (no Ray)."""
 
+import hashlib
 import json
 
 import pytest
@@ -128,18 +129,30 @@ def test_serve_config_is_a_valid_serve_file(search, tmp_path):
     registry.promote(str(search), "cfpb", root)
     registry.promote(str(search), "other", root, metric="val_loss")
     path = tmp_path / "serve.yaml"
+    keys = tmp_path / "keys"
+    keys.write_text("key-one\n# a comment\nkey-two\n")
     run(["registry", "serve-config", "--models", "cfpb,other:1", "--registry", root, "--max-replicas", "4",
-         "--max-batch-size", "16", "--api-keys-file", "/etc/seqlab/api_keys", "--no-access-log", "-o", str(path)])
+         "--max-batch-size", "16", "--api-keys-file", str(keys), "--no-access-log", "-o", str(path)])
     config = yaml.safe_load(path.read_text())
     ServeDeploySchema.model_validate(config)
     app = config["applications"][0]
     assert app["import_path"] == "seqlab.serve.app:build_app" and app["args"]["models"] == ["cfpb", "other:1"]
-    assert app["args"]["api_keys_file"] == "/etc/seqlab/api_keys" and app["args"]["max_batch_size"] == 16
-    assert app["args"]["access_log"] is False
+    assert app["args"]["max_batch_size"] == 16 and app["args"]["access_log"] is False
+    assert app["args"]["versions"] == {"cfpb": 1, "other:1": 1}  # pinned now: a later promote makes a new config
+    # the keys' digests travel in the file (no key file needs to exist on the cluster), never the keys
+    assert "api_keys_file" not in app["args"] and "key-one" not in path.read_text()
+    assert app["args"]["api_key_digests"] == sorted(hashlib.sha256(k).hexdigest() for k in (b"key-one", b"key-two"))
+    assert "runtime_env" not in app  # a local registry: the config is for this machine's code
     names = {d["name"]: d for d in app["deployments"]}
     assert set(names) == {"Gateway", "model-cfpb", "model-other-v1"}
     assert names["model-cfpb"]["autoscaling_config"]["max_replicas"] == 4
     assert names["model-cfpb"]["max_ongoing_requests"] >= 2 * 16  # room for batches to fill
+    # resources are the application's (a GPU per replica where the cluster has GPUs) unless given
+    assert "ray_actor_options" not in names["model-cfpb"]
+    run(["registry", "serve-config", "--models", "cfpb", "--registry", root, "--gpus-per-replica", "0.5",
+         "-o", str(path)])
+    given = yaml.safe_load(path.read_text())["applications"][0]["deployments"][1]
+    assert given["ray_actor_options"] == {"num_cpus": 1.0, "num_gpus": 0.5}
     with pytest.raises(SeqlabError, match="no model 'gone'"):
         run(["registry", "serve-config", "--models", "cfpb,gone", "--registry", root])
 
@@ -159,3 +172,19 @@ def test_registry_on_s3(search, tmp_path, monkeypatch):
 
         with open_source({"registry": "s3://models/registry", "ref": "cfpb:1"}) as (d, c):
             assert (d / "model.safetensors").exists() and c["files"] == card["files"]
+        # a Serve config for an S3 registry carries the code as a remote py_module beside it
+        import io
+        import zipfile
+
+        import yaml
+
+        uris = []
+        for _ in range(2):
+            run(["registry", "serve-config", "--models", "cfpb", "--registry", "s3://models/registry",
+                 "-o", str(tmp_path / "s.yaml")])
+            uris += yaml.safe_load((tmp_path / "s.yaml").read_text())["applications"][0]["runtime_env"]["py_modules"]
+        assert uris[0] == uris[1] and uris[0].startswith("s3://models/registry/_code/seqlab-")  # named by content
+        names = zipfile.ZipFile(io.BytesIO(storage.read_bytes(uris[0]))).namelist()
+        [top] = {n.split("/")[0] for n in names}  # one folder, which Ray strips
+        assert f"{top}/seqlab/serve/app.py" in names and not any("__pycache__" in n for n in names)
+        assert registry.names("s3://models/registry") == ["cfpb"]  # the code is no model

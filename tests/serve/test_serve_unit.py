@@ -56,3 +56,72 @@ def test_check_smiles_gives_canonical_forms():
     got = out["molecules"]
     assert [m["valid"] for m in got] == [True, False, False] and out["valid_fraction"] == 1 / 3
     assert got[0]["svg"].lstrip().startswith("<?xml") and "svg" not in got[1]
+
+
+def test_a_replica_uses_a_gpu_only_when_ray_gave_it_one():
+    from seqlab.serve.server import replica_device
+
+    assert replica_device(["0"], cuda_available=True) == "cuda"
+    assert replica_device([], cuda_available=True) == "cpu"  # asked for none: stays off the node's GPUs
+    assert replica_device(["0"], cuda_available=False) == "cpu"
+
+
+def _guarded():
+    """The gateway's Guard around a small app; its settings come from the (patched) replica context."""
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+    from starlette.testclient import TestClient
+
+    from seqlab.serve import guard
+
+    app = Starlette(routes=[Route("/v1/classify", lambda r: PlainTextResponse("ok"), methods=["POST"]),
+                            Route("/healthz", lambda r: PlainTextResponse("ok"))])
+    app.add_middleware(guard.Guard)
+    return TestClient(app)
+
+
+@pytest.mark.parametrize("broken", [
+    lambda: (_ for _ in ()).throw(RuntimeError("no replica context")),
+    lambda: type("Gateway", (), {})(),  # a gateway without settings
+    lambda: type("Gateway", (), {"guard": {"max_body_bytes": 10, "key_digests": frozenset({"not-a-digest"})}})(),
+])
+def test_the_guard_fails_closed_when_its_settings_cannot_be_read(monkeypatch, broken):
+    from seqlab.serve import guard
+
+    class Context:
+        @property
+        def servable_object(self):
+            return broken()
+
+    monkeypatch.setattr(guard.serve, "get_replica_context", lambda: Context())
+    client = _guarded()
+    r = client.post("/v1/classify", json={"texts": ["a"]}, headers={"X-API-Key": "anything"})
+    assert r.status_code == 503 and "could not read its API key settings" in r.json()["error"]
+    assert client.get("/healthz").status_code == 200  # probes stay open
+
+
+def test_the_guard_checks_keys_against_the_digests(monkeypatch):
+    import hashlib
+
+    from seqlab.serve import guard
+
+    gateway = type("Gateway", (), {"guard": {"max_body_bytes": 1000,
+                                             "key_digests": frozenset({hashlib.sha256(b"k1").hexdigest()})}})()
+    monkeypatch.setattr(guard.serve, "get_replica_context", lambda: type("C", (), {"servable_object": gateway})())
+    client = _guarded()
+    assert client.post("/v1/classify", json={}).status_code == 401
+    assert client.post("/v1/classify", json={}, headers={"X-API-Key": "k2"}).status_code == 403
+    assert client.post("/v1/classify", json={}, headers={"X-API-Key": "k1"}).status_code == 200
+    assert client.post("/v1/classify", content=b"x" * 1001, headers={"X-API-Key": "k1"}).status_code == 413
+
+
+def test_build_app_refuses_digests_that_are_not_digests(tmp_path):
+    from seqlab.serve.app import key_digests
+    from seqlab.serve.options import ServeOptions
+
+    with pytest.raises(SeqlabError, match="is not a sha256 hex digest"):
+        key_digests({"api_key_digests": ["secret-key-in-clear"]}, ServeOptions())
+    (tmp_path / "keys").write_text("one\n")
+    assert key_digests({}, ServeOptions(api_keys_file=str(tmp_path / "keys"))) == {
+        "7692c3ad3540bb803c020b3aee66cd8887123234ea0c6e7143c0add73ff431ed"}

@@ -12,7 +12,8 @@ pytestmark = pytest.mark.ray
 def test_every_model_can_be_tried_from_the_page(ray_local, tmp_path):
     from ray import serve
 
-    from seqlab.serve.app import start as start_serve
+    from seqlab.serve.app import start
+    from seqlab.serve.options import ServeOptions
     from seqlab_tools.browser import chromium, try_models
 
     root = str(tmp_path / "registry")
@@ -22,10 +23,8 @@ def test_every_model_can_be_tried_from_the_page(ray_local, tmp_path):
     keys = tmp_path / "keys"
     keys.write_text("page-key\n")
 
-    class Args:
-        host, port, registry, cpus_per_replica, api_keys_file = "127.0.0.1", free_port(), root, 0.25, str(keys)
-
-    url = start_serve(["cfpb", "writer", "mols"], Args)
+    url = start(["cfpb", "writer", "mols"], ServeOptions(port=free_port(), registry=root, cpus_per_replica=0.25,
+                                                          api_keys_file=str(keys)))
     try:
         with chromium() as driver:
             seen = try_models(driver, url, api_key="page-key", shots=tmp_path / "shots")

@@ -69,3 +69,44 @@ def test_a_space_must_fit_the_model():
         "lr": Dim("loguniform", (1e-5, 1e-4))}  # MiniLM is searchable over its train fields
     with pytest.raises(SeqlabError, match="'latent' is neither an option of model 'cnn'"):
         check_searchable(SearchConfig(space={"latent": "randint[4, 8]"}), "cnn")
+
+
+def test_the_study_is_named_after_what_the_search_is(tmp_path):
+    from seqlab.config import DataConfig
+    from seqlab.tune.search import search_settings
+
+    train = TrainConfig(storage_path=str(tmp_path))
+    base = search_settings(DataConfig(dataset="cfpb"), ModelConfig(), train, SearchConfig(search_name="s"))
+    assert base["study_name"].startswith("s-") and len(base["study_name"]) == len("s-") + 8
+    same = search_settings(DataConfig(dataset="cfpb"), ModelConfig(), dataclass_replace(train, epochs=99),
+                           SearchConfig(search_name="s", num_samples=9))
+    assert same["study_name"] == base["study_name"]  # trials of the same search, however many epochs or trials
+    for other in (search_settings(DataConfig(dataset="sentences2"), ModelConfig(), train, SearchConfig(search_name="s")),
+                  search_settings(DataConfig(dataset="cfpb"), ModelConfig(model="cnn", options={}), train,
+                                  SearchConfig(search_name="s", space={"filters": "choice[8, 16]"})),
+                  search_settings(DataConfig(dataset="cfpb"), ModelConfig(), train,
+                                  SearchConfig(search_name="s", hidden_max=64))):
+        assert other["study_name"] != base["study_name"]
+
+
+def dataclass_replace(obj, **kw):
+    import dataclasses
+
+    return dataclasses.replace(obj, **kw)
+
+
+def test_a_search_name_reused_with_other_settings_is_refused_before_ray_starts(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    folder = tmp_path / "runs" / "reused"
+    folder.mkdir(parents=True)
+    (folder / "seqlab_search.json").write_text(json.dumps({"study_name": "reused-00000000", "data": {
+        "dataset": "sentences2"}}))
+    done = subprocess.run([sys.executable, "-m", "seqlab.cli", "tune", "--dataset", "cfpb", "--search-name", "reused",
+                           "--storage-path", str(tmp_path / "runs")], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        f"seqlab: error: search {folder} was started with other settings (data.dataset was 'sentences2', now "
+        f"'cfpb'); keep them to resume it, or choose a new --search-name"]  # one line: Ray never started

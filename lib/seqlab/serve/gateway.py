@@ -23,7 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from seqlab import chem
 from seqlab.errors import BadInput
-from seqlab.serve.guard import Guard, load_api_keys
+from seqlab.serve.guard import Guard
 from seqlab.serve.routes import BY_PATH, ROUTES, Route, main_route, page_routes
 from seqlab.tasks import a, kind
 from seqlab.tasks.molecule import check_smiles
@@ -100,7 +100,9 @@ class ModelInfo(BaseModel):
     latent_size: int | None
     data: str | None
     max_batch_size: int
-    source: str | None
+    source: str | None = Field(description="the registry version (name:version) or checkpoint it was loaded from")
+    gpu_ids: list[str] = Field(description="the GPUs Ray reserved for the replica that answered")
+    node_id: str = Field(description="the Ray node of the replica that answered")
     stats: dict[str, int] = Field(description="this replica's classify requests, batches and largest batch")
 
 
@@ -141,12 +143,13 @@ class Gateway:
     """Routes ``/v1/models/<key>/<route>`` to that model's deployment; ``/v1/<route>`` goes to the
     first model of the route's task."""
 
-    def __init__(self, models: dict, *, api_keys_file: str | None = None, max_body_bytes: int = 1 << 20,
+    def __init__(self, models: dict, *, api_key_digests: list[str] = (), max_body_bytes: int = 1 << 20,
                  max_chars: int = 20_000):
         self.handles = models  # key -> DeploymentHandle
         self.infos: dict[str, dict] = {}
         self.max_chars = max_chars
-        self.guard = {"max_body_bytes": int(max_body_bytes), "key_digests": load_api_keys(api_keys_file)}
+        # sha256 digests made where the app was built: no key file needs to exist on this node
+        self.guard = {"max_body_bytes": int(max_body_bytes), "key_digests": frozenset(api_key_digests)}
 
     async def _all_infos(self) -> dict[str, dict]:
         missing = [k for k in self.handles if k not in self.infos]

@@ -6,29 +6,34 @@ import hashlib
 import hmac
 import json
 import os
+import re
 from pathlib import Path
 
 from ray import serve
 
 from seqlab.errors import SeqlabError
 
-DEFAULT_GUARD = {"max_body_bytes": 1 << 20, "key_digests": frozenset()}
+MAX_BODY_BYTES = 1 << 20  # the body-size limit that holds when the gateway's own settings cannot be read
+DIGEST = re.compile(r"^[0-9a-f]{64}$")
 
 
-
-def _guard_settings() -> dict:
-    """The gateway replica's limits and keys. They live on the deployment's instance, not in a module
-    global: Serve ships the ingress class by value, so a global set in ``__init__`` is not the one
-    the middleware would read."""
+def _guard_settings() -> dict | None:
+    """The gateway replica's limits and key digests, or None when they cannot be read. They live on
+    the deployment's instance, not in a module global: Serve ships the ingress class by value, so a
+    global set in ``__init__`` is not the one the middleware would read."""
     try:
-        return serve.get_replica_context().servable_object.guard
-    except Exception:  # outside a Serve replica (an app under test)
-        return DEFAULT_GUARD
+        settings = serve.get_replica_context().servable_object.guard
+        if not all(DIGEST.match(d) for d in settings["key_digests"]) or int(settings["max_body_bytes"]) < 1:
+            return None
+        return settings
+    except Exception:  # no replica context, no gateway instance, or settings of the wrong shape
+        return None
 
 
 def load_api_keys(path: str | None) -> frozenset:
     """sha256 digests of the keys in ``path`` (one per line; '#' comments) and in ``$SEQLAB_API_KEYS``
-    (comma-separated). Empty: authentication is off."""
+    (comma-separated). Empty: authentication is off. Read where the application is built, so the
+    digests (never the keys or the file) travel to every gateway replica, on whatever node it runs."""
     keys = [k.strip() for k in os.environ.get("SEQLAB_API_KEYS", "").split(",")]
     if path:
         p = Path(path).expanduser()
@@ -54,6 +59,11 @@ class Guard:
             return await self.app(scope, receive, send)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         settings = _guard_settings()
+        if settings is None:  # fail closed: never answer /v1/* without the key check it may need
+            if scope["path"].startswith("/v1/"):
+                return await _refuse(send, 503, "the gateway could not read its API key settings, so /v1/* is "
+                                                "refused; redeploy the application")
+            settings = {"max_body_bytes": MAX_BODY_BYTES, "key_digests": frozenset()}
         if settings["key_digests"] and scope["path"].startswith("/v1/"):
             given = headers.get("x-api-key") or headers.get("authorization", "").removeprefix("Bearer ")
             if not given.strip():

@@ -14,6 +14,12 @@ from seqlab.serve.sources import open_source
 from seqlab.tasks import Context, kind, load_predictor
 
 
+def replica_device(gpu_ids: list, cuda_available: bool) -> str:
+    """``cuda`` only for a replica that Ray gave a GPU: one that asked for none stays off the GPUs,
+    which training jobs on the same node may hold."""
+    return "cuda" if gpu_ids and cuda_available else "cpu"
+
+
 @serve.deployment(max_ongoing_requests=64, health_check_period_s=10, graceful_shutdown_timeout_s=5)
 class ModelServer:
     """One model (a registry version or a checkpoint); the gateway sends it the requests of its task.
@@ -26,13 +32,16 @@ class ModelServer:
 
     def __init__(self, source: dict, key: str, *, max_texts: int = 64, max_chars: int = 20_000,
                  max_batch_size: int = MAX_BATCH_SIZE, batch_wait_timeout_s: float = 0.01):
+        import ray
         import torch
 
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+        gpu_ids = ray.get_gpu_ids()  # the GPUs Ray reserved for this replica: none unless it asked for one
+        device = replica_device(gpu_ids, torch.cuda.is_available())
         with open_source(source) as (d, card):
             self.model = load_predictor(d, device)
         meta = self.model.meta
-        self.name = self.model.name
+        # what every response names: the registry version this replica serves, or the checkpoint's model
+        self.name = f"{card['name']}:{card['version']}" if card else self.model.name
         self.ctx = Context(key=key, max_items=max_texts, max_chars=max_chars)
         self.batch.set_max_batch_size(max_batch_size)
         self.batch.set_batch_wait_timeout_s(batch_wait_timeout_s)
@@ -42,7 +51,8 @@ class ModelServer:
                       "metrics": {k: v for k, v in meta["metrics"].items() if k.startswith("val_")},
                       "latent_size": getattr(self.model, "latent_size", None) or None,
                       "data": meta.get("data", {}).get("name"), "max_batch_size": max_batch_size,
-                      "source": source.get("ref") or source.get("checkpoint")}
+                      "source": source.get("ref") or source.get("checkpoint"), "gpu_ids": [str(g) for g in gpu_ids],
+                      "node_id": ray.get_runtime_context().get_node_id()}
         self.stats = {"requests": 0, "batches": 0, "largest_batch": 0}
 
     def info(self) -> dict:

@@ -134,7 +134,7 @@ def prepare(data_cfg: DataConfig, model_cfg: ModelConfig | None = None) -> Prepa
     if model_cfg.embeddings != "random":  # ModelConfig checked that the model has an embedding layer
         from seqlab.modules.embeddings import embedding_matrix
 
-        dim = model_cfg.embed_dim or 300
+        dim = model_cfg.option("embed_dim") or 300
         vectors, stats = embedding_matrix(tokenizer.vocab, model_cfg.embeddings,
                                           texts=frames["train"]["text"].tolist(), dim=dim, seed=data_cfg.split_seed)
         print(f"[seqlab] {stats['source']} vectors: {stats['found']} of {len(tokenizer) - 2} words "
@@ -151,18 +151,32 @@ def signature(prepared: Prepared, model_cfg: ModelConfig) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
-def check_resumable(run_path: str, sig: str) -> None:
-    """Refuse to resume a run whose latest checkpoint was made with other settings."""
+# train fields a resumed run must keep: changing one mid-run gives a run that no setting describes
+RESUME_FIELDS = ("lr", "batch_size", "seed", "precision")
+
+
+def check_resumable(run_path: str, sig: str, train_cfg: TrainConfig | None = None) -> None:
+    """Refuse to resume a run whose latest checkpoint was made with other model or data settings, or
+    (unless ``train_cfg.allow_changed``) with another lr, batch size, seed or precision."""
     found = epoch_folders(run_path)
     if not found:
         return
     try:
-        old = json.loads(read_bytes(f"{found[-1]}/meta.json")).get("signature")
+        meta = json.loads(read_bytes(f"{found[-1]}/meta.json"))
     except (OSError, ValueError):
         return
+    old = meta.get("signature")
     if old != sig:
         raise SeqlabError(f"run {run_path} was started with other model or data settings (signature {old}, now "
                           f"{sig}); keep its settings to resume it, or choose a new --name")
+    if train_cfg is None or train_cfg.allow_changed:
+        return
+    was = meta.get("train", {})
+    for field in RESUME_FIELDS:
+        if field in was and was[field] != getattr(train_cfg, field):
+            raise SeqlabError(f"run {run_path} was trained with {field} {was[field]}, now {getattr(train_cfg, field)}; "
+                              f"resuming would mix two settings: keep {field} {was[field]}, choose a new --name, or "
+                              f"pass --allow-changed true to continue on purpose")
 
 
 def model_kwargs(prepared: Prepared, model_cfg: ModelConfig) -> dict:
@@ -176,10 +190,12 @@ def model_kwargs(prepared: Prepared, model_cfg: ModelConfig) -> dict:
 
 
 def fit(prepared: Prepared, model_cfg: ModelConfig, train_cfg: TrainConfig, *, name: str | None = None,
-        storage_path: str | None = None, callbacks: list | None = None, metric: tuple[str, str] | None = None):
+        storage_path: str | None = None, callbacks: list | None = None, metric: tuple[str, str] | None = None,
+        replay: bool = False):
     """Train with Ray Train; returns the ``ray.train.Result``.
 
     ``metric`` (name, "min"/"max") ranks the kept checkpoints; default: the task's validation metric.
+    ``replay``: a resumed run reports its earlier epochs again first (a Tune trial, for ASHA).
     """
     import ray
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
@@ -195,7 +211,7 @@ def fit(prepared: Prepared, model_cfg: ModelConfig, train_cfg: TrainConfig, *, n
     train_cfg = dataclasses.replace(train_cfg, lr=train_cfg.lr or entry(model_cfg.model).lr)
     run_path = f"{storage_path.rstrip('/')}/{name}"
     sig = signature(prepared, model_cfg)
-    check_resumable(run_path, sig)
+    check_resumable(run_path, sig, train_cfg)
     spec = RunSpec(
         name=name, run_uri=run_path, signature=sig, task=prepared.task, labels=prepared.labels,
         tokenizer=prepared.tokenizer, vocab_size=prepared.vocab_size, card=prepared.card,
@@ -204,6 +220,7 @@ def fit(prepared: Prepared, model_cfg: ModelConfig, train_cfg: TrainConfig, *, n
         data=ray.put({k: v for k, v in prepared.splits.items() if k != "test"}),
         vectors=None if prepared.embeddings is None else ray.put(prepared.embeddings),
         tensorboard_dir=train_cfg.tensorboard_dir or (None if "://" in run_path else f"{run_path}/tensorboard"),
+        replay=replay,
     )
     trainer = TorchTrainer(
         train_loop_per_worker,

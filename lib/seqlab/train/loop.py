@@ -49,6 +49,9 @@ class RunSpec:
     data: object  # ray.ObjectRef of {"train": EncodedSplit, "validation": EncodedSplit}
     vectors: object = None  # ray.ObjectRef of the (vocab_size, dim) word vectors, or None
     tensorboard_dir: str | None = None
+    # a Tune trial: on resuming, report the epochs done before again, so that ASHA (whose rungs Tune
+    # does not save) sees every epoch of the trial at its own rung, as in an uninterrupted search
+    replay: bool = False
 
 
 @dataclass
@@ -58,7 +61,7 @@ class RunState:
     start_epoch: int = 0
     best: dict = field(default_factory=dict)
     restarts: list = field(default_factory=list)
-    last: dict | None = None  # the metrics of the epoch resumed from
+    history: list = field(default_factory=list)  # the metrics of every epoch so far
 
 
 def better(a: float, b: float | None, mode: str) -> bool:
@@ -79,7 +82,8 @@ def resume(spec: RunSpec, model: torch.nn.Module, optimizer: torch.optim.Optimiz
         optimizer.load_state_dict(checkpoint.load_optimizer_state(d))
     # the work done after this checkpoint was lost; its age bounds it (< 1 epoch + the restart)
     age = time.time() - meta.get("saved_at", time.time())
-    state = RunState(start_epoch=meta["epoch"] + 1, best=meta.get("best", {}), last=meta.get("metrics"),
+    state = RunState(start_epoch=meta["epoch"] + 1, best=meta.get("best", {}),
+                     history=meta.get("history") or [meta["metrics"]],
                      restarts=[*meta.get("restarts", []),
                                {"from_epoch": meta["epoch"] + 1, "checkpoint_age_s": round(age, 1)}])
     if rank == 0:
@@ -133,7 +137,8 @@ def save_epoch(spec: RunSpec, epoch: int, metrics: dict, state: RunState, model:
                     "model": {"name": spec.model.model, "kwargs": spec.model_kwargs},
                     "labels": spec.labels, "vocab_size": spec.vocab_size, "epoch": epoch,
                     "metrics": metrics, "best": state.best, "train": dataclasses.asdict(spec.train),
-                    "data": spec.card, "max_len": spec.max_len, "restarts": state.restarts}
+                    "data": spec.card, "max_len": spec.max_len, "restarts": state.restarts,
+                    "history": state.history}
             checkpoint.save(tmp, model=model, optimizer=optimizer, meta=meta, tokenizer=spec.tokenizer)
             ckpt = ray.train.Checkpoint.from_directory(tmp)
         ray.train.report(metrics, checkpoint=ckpt, checkpoint_dir_name=f"epoch_{epoch + 1:03d}")
@@ -141,7 +146,7 @@ def save_epoch(spec: RunSpec, epoch: int, metrics: dict, state: RunState, model:
 
 def log_scalars(writer, metrics: dict, epoch: int) -> None:
     for k, v in metrics.items():
-        if k != "epoch":
+        if k != "epoch" and isinstance(v, (int, float)):
             writer.add_scalar(k.replace("_", "/", 1) if k.startswith(("val_", "train_")) else k, v, epoch + 1)
     writer.flush()
 
@@ -175,8 +180,11 @@ def train_loop_per_worker(config: dict) -> None:
     sample = task.sampler(tokenizers.from_dict(spec.tokenizer), train_split, cfg.sample_molecules)
 
     state = resume(spec, raw_model, optimizer, device, rank)
-    if state.start_epoch >= cfg.epochs and state.last:  # finished before; report its result again (Tune)
-        ray.train.report({**state.last, "restarts": len(state.restarts)})
+    if spec.replay:  # the epochs done before, again, for ASHA's rungs
+        for done in state.history:
+            ray.train.report({**done, "restarts": len(state.restarts)})
+    elif state.start_epoch >= cfg.epochs and state.history:  # finished before: its result again
+        ray.train.report({**state.history[-1], "restarts": len(state.restarts)})
     writer = None
     if rank == 0 and spec.tensorboard_dir:
         from torch.utils.tensorboard import SummaryWriter
@@ -190,7 +198,11 @@ def train_loop_per_worker(config: dict) -> None:
         if sample is not None:  # molecule models: RDKit on sampled molecules (the same on every rank)
             val |= sample(raw_model, cfg.seed * 1000 + epoch)
         metrics = {"epoch": epoch + 1, "train_loss": trained["train_loss"], **{f"val_{k}": v for k, v in val.items()},
-                   **{k: v for k, v in trained.items() if k != "train_loss"}, "restarts": len(state.restarts)}
+                   **{k: v for k, v in trained.items() if k != "train_loss"}, "restarts": len(state.restarts),
+                   # where this epoch's checkpoint lies: replayed epochs (and a trial that resumes a finished
+                   # run) are reported without one, so Tune's own record of it can be missing
+                   "checkpoint_dir": f"{spec.run_uri}/epoch_{epoch + 1:03d}"}
+        state.history.append(metrics)
         if better(metrics[task.metric], state.best.get(task.metric), task.mode):
             state.best = {"epoch": epoch + 1, **{k: v for k, v in metrics.items() if k.startswith("val_")}}
         if rank == 0:

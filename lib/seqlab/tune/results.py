@@ -20,6 +20,8 @@ def summarise(grid, epochs: int, metric: str, mode: str, dims: dict[str, Dim]) -
     rows = []
     for result in grid:
         df = result.metrics_dataframe
+        if df is not None and "epoch" in df:  # a resumed trial reports its earlier epochs again: keep one each
+            df = df.drop_duplicates("epoch", keep="last").reset_index(drop=True)
         if df is None or metric not in df or df[metric].isna().all():
             rows.append({"trial": result.path.rsplit("/", 1)[-1], "status": "error", "error": str(result.error)})
             continue
@@ -34,13 +36,21 @@ def summarise(grid, epochs: int, metric: str, mode: str, dims: dict[str, Dim]) -
             metric: round(float(best[metric]), 4),
             **{k: round(float(best[k]), 4) for k in df.columns if k.startswith("val_") and k != metric},
             "train_time_s": round(float(df["epoch_time_s"].sum()), 1),
-            "checkpoint": to_uri(best["checkpoint_path"], result.filesystem) if best.get("checkpoint_path") else None,
+            "checkpoint": checkpoint_of(best, result.filesystem),
             "status": "error" if result.error else "ok",
         })
     out = pd.DataFrame(rows)
     if metric in out:
         out = out.sort_values(metric, ascending=mode == "min", na_position="last")
     return out.reset_index(drop=True)
+
+
+def checkpoint_of(row: pd.Series, filesystem) -> str | None:
+    """The checkpoint of a trial's epoch: as Tune recorded it, else where the run wrote it (an epoch
+    reported again after a resume carries no checkpoint of its own)."""
+    if isinstance(row.get("checkpoint_path"), str) and row["checkpoint_path"]:
+        return to_uri(row["checkpoint_path"], filesystem)
+    return row["checkpoint_dir"] if isinstance(row.get("checkpoint_dir"), str) else None
 
 
 def _label(name: str, d: Dim) -> str:

@@ -9,12 +9,13 @@ workers' per-epoch reports to Tune, so ASHA can stop a trial between epochs.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import typing
 
 import pyarrow.fs as pa_fs
 
-from seqlab.config import ModelConfig, SearchConfig, TrainConfig, convert
+from seqlab.config import DataConfig, ModelConfig, SearchConfig, TrainConfig, convert
 from seqlab.errors import SeqlabError
 from seqlab.models import MODELS, entry, option_type
 from seqlab.storage import join, open_fs, ray_storage
@@ -101,7 +102,51 @@ def trial_driver(config: dict, *, prepared: Prepared, model_cfg: ModelConfig, tr
 
     mc, tc = apply(config, model_cfg, train_cfg)
     fit(prepared, mc, tc, name=tune.get_context().get_trial_name(), storage_path=trials_path,
-        callbacks=[TuneReportCallback()], metric=metric)
+        callbacks=[TuneReportCallback()], metric=metric, replay=True)
+
+
+def search_settings(data_cfg: DataConfig, model_cfg: ModelConfig, train_cfg: TrainConfig, cfg: SearchConfig) -> dict:
+    """A search's settings apart from the values its trials try, and the name of its Optuna study,
+    derived from what the search is (its name, data, model and space): two searches that share a
+    name but not these never feed on each other's trials in a shared study database."""
+    dims = check_searchable(cfg, model_cfg.model)
+    where = targets(dims, model_cfg.model)
+    experiment = join(train_cfg.resolved_storage(), cfg.search_name)
+    space_text = {k: str(d) for k, d in dims.items()}
+    model = dataclasses.asdict(model_cfg) | {"options": {k: v for k, v in model_cfg.options.items()
+                                                         if where.get(k) != "model"}}
+    identity = json.dumps({"search": cfg.search_name, "data": dataclasses.asdict(data_cfg), "model": model,
+                           "space": space_text}, sort_keys=True)
+    return {"study_name": f"{cfg.search_name}-{hashlib.sha256(identity.encode()).hexdigest()[:8]}",
+            "search": dataclasses.asdict(cfg) | {"results_dir": None, "study_storage": study_storage(cfg, experiment)},
+            "space": space_text, "data": dataclasses.asdict(data_cfg), "model": model,
+            "train": dataclasses.asdict(train_cfg) | {"storage_path": None} | {k: None for k, t in where.items()
+                                                                               if t == "train"}}
+
+
+def _first_difference(old, new, path: str = "") -> str | None:
+    if isinstance(old, dict) and isinstance(new, dict):
+        for key in sorted(set(old) | set(new)):
+            found = _first_difference(old.get(key), new.get(key), f"{path}.{key}" if path else key)
+            if found:
+                return found
+        return None
+    return None if old == new else f"{path} was {old!r}, now {new!r}"
+
+
+def check_unchanged(experiment: str, settings: dict) -> None:
+    """Refuse to go on with a search folder that was started with other settings, naming the first
+    that differs (before Ray starts, when the train or tune job calls it first)."""
+    fs, path = open_fs(experiment)
+    sig_path = f"{path}/seqlab_search.json"
+    if fs.get_file_info(sig_path).type != pa_fs.FileType.File:
+        return
+    with fs.open_input_stream(sig_path) as f:
+        old = json.loads(f.read())
+    changed = _first_difference(old, json.loads(json.dumps(settings)))
+    if changed:
+        raise SeqlabError(f"search {experiment} was started with other settings ({changed}); keep them to resume "
+                          f"it, or choose a new --search-name")
 
 
 def run_search(prepared: Prepared, model_cfg: ModelConfig, train_cfg: TrainConfig, cfg: SearchConfig):
@@ -121,28 +166,16 @@ def run_search(prepared: Prepared, model_cfg: ModelConfig, train_cfg: TrainConfi
         {"cpu": 0, "memory": 64 * 1024**2},
     )
     # the search's settings, trial-independent: resuming with others would mix two searches
-    study_url = study_storage(cfg, experiment)
-    where = targets(dims, model_cfg.model)
-    options = {k: v for k, v in model_cfg.options.items() if where.get(k) != "model"}
-    sig = {"search": dataclasses.asdict(cfg) | {"results_dir": None, "study_storage": study_url},
-           "space": {k: str(d) for k, d in dims.items()},
-           "data": dataclasses.asdict(prepared.data_config),
-           "model": dataclasses.asdict(model_cfg) | {"options": options},
-           "train": dataclasses.asdict(train_cfg) | {"storage_path": None} | {k: None for k, t in where.items()
-                                                                               if t == "train"}}
+    settings = search_settings(prepared.data_config, model_cfg, train_cfg, cfg)
+    check_unchanged(experiment, settings)
+    study_url, study_name = settings["search"]["study_storage"], settings["study_name"]
     fs, path = open_fs(experiment)
     on_ray = ray_storage(experiment)
     ray_path, ray_fs = on_ray["storage_path"], on_ray["storage_filesystem"]
-    sig_path = f"{path}/seqlab_search.json"
     grid = space.is_grid(dims)
     if tune.Tuner.can_restore(ray_path, storage_filesystem=ray_fs):
-        if fs.get_file_info(sig_path).type == pa_fs.FileType.File:
-            with fs.open_input_stream(sig_path) as f:
-                if json.loads(f.read()) != json.loads(json.dumps(sig)):
-                    raise SeqlabError(f"search {experiment} was started with other settings; keep them to resume "
-                                      f"it, or choose a new --search-name")
-        study = "" if grid else (f" (Optuna study {cfg.search_name!r} in {redact(study_url)}: "
-                                 f"{study_counts(study_url, cfg.search_name)})")  # a grid has none
+        study = "" if grid else (f" (Optuna study {study_name!r} in {redact(study_url)}: "
+                                 f"{study_counts(study_url, study_name)})")  # a grid has none
         print(f"[seqlab] resuming search {experiment}{study}", flush=True)
         tuner = tune.Tuner.restore(ray_path, trainable=trainable,
                                    resume_errored=True, storage_filesystem=ray_fs)
@@ -155,9 +188,11 @@ def run_search(prepared: Prepared, model_cfg: ModelConfig, train_cfg: TrainConfi
             strategy = {
                 "num_samples": cfg.num_samples,
                 # TPE by default; the study lives in a database, so an interrupted search continues it
-                "search_alg": PersistentOptunaSearch(seed=train_cfg.seed, study_name=cfg.search_name,
+                "search_alg": PersistentOptunaSearch(seed=train_cfg.seed, study_name=study_name,
                                                      storage=open_study_storage(study_url)),
-                "scheduler": ASHAScheduler(time_attr="training_iteration", max_t=train_cfg.epochs,
+                # rungs count epochs: a trial restored mid-way goes on at epoch k+1, while Tune's
+                # training_iteration would start again at 1 and compare unlike things
+                "scheduler": ASHAScheduler(time_attr="epoch", max_t=train_cfg.epochs,
                                            grace_period=cfg.grace_period, reduction_factor=cfg.reduction_factor)}
         tuner = tune.Tuner(
             trainable,
@@ -169,6 +204,6 @@ def run_search(prepared: Prepared, model_cfg: ModelConfig, train_cfg: TrainConfi
             run_config=tune.RunConfig(name=cfg.search_name, verbose=1, **ray_storage(storage)),
         )
         fs.create_dir(path)
-        with fs.open_output_stream(sig_path) as f:
-            f.write(json.dumps(sig, indent=2).encode())
+        with fs.open_output_stream(f"{path}/seqlab_search.json") as f:
+            f.write(json.dumps(settings, indent=2).encode())
     return tuner.fit()
