@@ -64,7 +64,7 @@ def main() -> None:
 
 def redeploy_under_load(cluster: LocalCluster, s3: S3Server, root: str) -> dict:
     """The README's cluster sequence, then its last three commands again (promote v2, serve-config,
-    serve deploy) while clients send requests at 20 per second."""
+    serve deploy) while a client sends requests one after another (at most 20 a second)."""
     from seqlab_tools import readme
 
     seq = readme.run_sequence(cluster, s3, Path(root) / "user")
@@ -140,7 +140,7 @@ def write(path: Path, base, rows: list[dict], searches: list[dict], redeploy: di
     r = redeploy
     lines += ["", "Promote and redeploy under load: the README's cluster sequence (train, search, promote `cfpb`, "
               "`serve-config`, `serve deploy`, API keys on), then `seqlab registry promote` of version 2 and the same "
-              "`serve-config` and `serve deploy` again while clients send a classify request every 50 ms:", "",
+              "`serve-config` and `serve deploy` again while a client sends classify requests one after another (at most 20 a second):", "",
               "| requests | failed | versions answered, in order | ever back to an older one | first answer of "
               "the new version | redeploy commands took |", "|---:|---:|---|---|---|---|",
               f"| {r['requests']} | {r['failed']} | {' → '.join(r['versions_in_order'])} | "

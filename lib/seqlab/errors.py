@@ -12,3 +12,11 @@ class BadInput(Exception):
     def __init__(self, status: int, message: str):
         super().__init__(status, message)  # picklable: it crosses from a model replica to the gateway
         self.status, self.message = status, message
+
+
+class Refused:
+    """A :class:`BadInput` handed back as a value from a model replica to the gateway: a client error
+    is an answer, so the replica logs no traceback for it."""
+
+    def __init__(self, status: int, message: str):
+        self.status, self.message = status, message

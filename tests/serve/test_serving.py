@@ -3,6 +3,7 @@ dynamic batching, API keys, size limits, autoscaling, and clear 4xx answers for 
 
 import asyncio
 import json
+from pathlib import Path
 
 import pytest
 import requests
@@ -129,6 +130,26 @@ def test_bad_input_gets_a_clear_4xx(url, path, kwargs, status, message):
     r = requests.post(f"{url}{path}", timeout=60, **kwargs)
     assert r.status_code == status, r.text
     assert message in r.json()["error"], r.text
+
+
+def test_a_client_error_is_an_answer_with_no_traceback_in_the_replica_log(url):
+    """A 4xx found by a model replica comes back as a value: Serve logs no failed request for it."""
+    import ray
+
+    logs = Path(ray._private.worker._global_node.get_logs_dir_path()) / "serve"
+
+    def failures() -> int:
+        text = "".join(p.read_text(errors="replace") for p in logs.glob("replica_seqlab_model-*.log"))
+        return text.count("Traceback") + text.count("Request failed")
+
+    before = failures()
+    for path, body in [("/v1/models/cfpb/classify", {"texts": []}),
+                       ("/v1/models/mols/molecules/encode", {"smiles": ["C1CC"]}),
+                       ("/v1/models/writer/generate", {"category": "nope"})]:
+        r = post(url, path, body)
+        assert r.status_code == 422 and r.json()["error"], r.text
+    assert post(url, "/v1/models/cfpb/classify", {"texts": ["fine"]}).status_code == 200  # logs flushed by then
+    assert failures() == before
 
 
 def test_unicode_edge_cases_are_answered(url):

@@ -22,7 +22,7 @@ from ray import serve
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from seqlab import chem
-from seqlab.errors import BadInput
+from seqlab.errors import BadInput, Refused
 from seqlab.serve.guard import Guard
 from seqlab.serve.routes import BY_PATH, ROUTES, Route, main_route, page_routes
 from seqlab.tasks import a, kind
@@ -199,15 +199,17 @@ class Gateway:
                                 f"is not valid Unicode; send UTF-8 text") from None
         for attempt in range(3):
             try:
-                return await self.handles[key].handle.remote(route.name, request)
-            except BadInput as exc:  # raised in the model's replica
-                raise BadInput(exc.status, exc.message) from None
+                out = await self.handles[key].handle.remote(route.name, request)
             except (ActorDiedError, ActorUnavailableError, RayActorError):
                 # the replica died with the request in flight: inference has no side effects, so retry
                 # on another replica (Serve starts a replacement)
                 if attempt == 2:
                     raise BadInput(503, f"model {key!r} has no live replica right now; retry shortly") from None
                 await asyncio.sleep(0.2 * (attempt + 1))
+                continue
+            if isinstance(out, Refused):  # bad input, found by the model's replica
+                raise BadInput(out.status, out.message)
+            return out
 
     @api.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def page(self) -> HTMLResponse:

@@ -7,7 +7,7 @@ import asyncio
 
 from ray import serve
 
-from seqlab.errors import BadInput, SeqlabError
+from seqlab.errors import BadInput, Refused, SeqlabError
 from seqlab.serve.options import MAX_BATCH_SIZE
 from seqlab.serve.routes import BY_NAME
 from seqlab.serve.sources import open_source
@@ -65,12 +65,8 @@ class ModelServer:
         except SeqlabError as exc:
             raise BadInput(422, str(exc)) from None
 
-    @serve.batch(max_batch_size=MAX_BATCH_SIZE, batch_wait_timeout_s=0.01)
-    async def batch(self, items: list[tuple[str, object]]) -> list[dict]:
+    def _run_batch(self, items: list[tuple[str, object]]) -> list[dict]:
         # one handler call per route over the requests of every caller in the batch
-        self.stats["requests"] += len(items)
-        self.stats["batches"] += 1
-        self.stats["largest_batch"] = max(self.stats["largest_batch"], len(items))
         out: list = [None] * len(items)
         for name in dict.fromkeys(n for n, _ in items):
             at = [i for i, (n, _) in enumerate(items) if n == name]
@@ -78,12 +74,24 @@ class ModelServer:
                 out[i] = body
         return out
 
-    async def handle(self, name: str, request) -> dict:
-        """Answer one request of route ``name``; the response names the model."""
+    @serve.batch(max_batch_size=MAX_BATCH_SIZE, batch_wait_timeout_s=0.01)
+    async def batch(self, items: list[tuple[str, object]]) -> list[dict]:
+        self.stats["requests"] += len(items)
+        self.stats["batches"] += 1
+        self.stats["largest_batch"] = max(self.stats["largest_batch"], len(items))
+        # the forward pass runs off the event loop, so health checks and new requests are still taken
+        return await asyncio.to_thread(self._run_batch, items)
+
+    async def handle(self, name: str, request) -> dict | Refused:
+        """Answer one request of route ``name``; the response names the model. Bad input comes back as
+        :class:`Refused`, an answer the gateway turns into a 4xx, not an exception Serve would log."""
         route = BY_NAME[name]
-        if route.batched:
-            route.check(request, self.ctx)
-            body = await self.batch((name, request))
-        else:
-            body = await asyncio.to_thread(self._run, route.handler, request)
+        try:
+            if route.batched:
+                route.check(request, self.ctx)
+                body = await self.batch((name, request))
+            else:
+                body = await asyncio.to_thread(self._run, route.handler, request)
+        except BadInput as exc:
+            return Refused(exc.status, exc.message)
         return {"model": self.name, **body}
