@@ -329,8 +329,8 @@ def add_arguments(parser: argparse.ArgumentParser, sections: list[str], model: s
         if section != "model":
             continue
         shown = entry(model or "lstm")
-        group = parser.add_argument_group(f"options of --model {model or 'lstm'} (another model's: seqlab "
-                                          f"{parser.prog.split()[-1]} --model NAME --help)")
+        group = parser.add_argument_group(f"options of --model {model or 'lstm'} (another model's: "
+                                          f"{parser.prog} --model NAME --help)")
         for name, p in shown.parameters().items():
             about = OPTIONS[name].help if name in OPTIONS else "model option"
             _flag(group, name, f"model.{name}", _metavar_of(p), f"{about} (default: {p.default})")
