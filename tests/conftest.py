@@ -2,7 +2,7 @@ import os
 
 import pytest
 
-from seqlab_tools.cluster import free_port  # noqa: F401  (tests import it from here)
+from seqlab_tools.cluster import S3Server, free_port  # noqa: F401  (tests import free_port from here)
 
 # Real data, cached once per machine under $SEQLAB_HOME (default ~/.seqlab); runs go to tmp folders.
 os.environ.setdefault("RAY_TRAIN_ENABLE_PRINT_PATCH", "0")
@@ -19,6 +19,16 @@ def batch(lengths, vocab=50, pad_to=None, seed=0):
         tokens[i, :n] = torch.randint(2, vocab, (n,), generator=g)
     return tokens, torch.tensor(lengths)
 
+
+
+@pytest.fixture(scope="module")
+def s3(tmp_path_factory):
+    """A real S3-compatible server (SeaweedFS) with a ``seqlab`` bucket; this process's AWS environment
+    points at it while the module's tests run."""
+    with pytest.MonkeyPatch.context() as mp, S3Server(tmp_path_factory.mktemp("s3")) as server:
+        for k, v in server.env().items():
+            mp.setenv(k, v)
+        yield server
 
 
 @pytest.fixture(scope="session")
@@ -39,8 +49,9 @@ TINY_TEXTS = ["the pill gave me acne and cramps", "my skin cleared up in a month
 
 
 def tiny_checkpoint(path, name: str = "lstm", labels=("billing", "loans", "other"), metrics: dict | None = None,
-                    seed: int = 0):
-    """A real (untrained) seqlab checkpoint of a small model, as training writes it."""
+                    seed: int = 0, options: dict | None = None):
+    """A real (untrained) seqlab checkpoint of a small model, as training writes it; ``options`` are the
+    model's (default: ``TINY[name]``)."""
     import torch
 
     from seqlab import checkpoint
@@ -58,7 +69,8 @@ def tiny_checkpoint(path, name: str = "lstm", labels=("billing", "loans", "other
     else:
         tok = WordTokenizer.build(TINY_TEXTS, max_size=100, min_freq=1, max_len=20)
     torch.manual_seed(seed)
-    kwargs = {"dropout": 0.0, **({"max_len": 20} if spec.takes_max_len else {}), **TINY[name]}
+    options = TINY[name] if options is None else options
+    kwargs = {"dropout": 0.0, **({"max_len": 20} if spec.takes_max_len else {}), **options}
     model = build_model(name, vocab_size=len(tok), num_classes=len(labels), **kwargs)
     meta = {"task": spec.task, "model": {"name": name, "kwargs": kwargs}, "labels": list(labels),
             "vocab_size": len(tok), "epoch": 2, "data": {"name": "tiny", "sha256": "0" * 64},

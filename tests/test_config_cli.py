@@ -17,8 +17,8 @@ def seqlab(*args, **kw):
     return subprocess.run([sys.executable, "-m", "seqlab.cli", *args], capture_output=True, text=True, **kw)
 
 
-@pytest.mark.parametrize("command", ["data", "train", "tune", "serve", "registry", "predict", "generate", "sample",
-                                     "export", "models"])
+@pytest.mark.parametrize("command", ["data", "train", "runs", "tune", "serve", "registry", "predict", "generate",
+                                     "sample", "export", "models"])
 def test_help_explains_every_command(command):
     out = seqlab(command, "--help")
     assert out.returncode == 0 and "usage: seqlab " + command in out.stdout

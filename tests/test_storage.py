@@ -1,4 +1,5 @@
-"""Storage against a real S3-compatible server (SeaweedFS), checkpoint checksums, study storage URLs."""
+"""Storage against a real S3-compatible server (SeaweedFS, the ``s3`` fixture of conftest), checkpoint checksums,
+study storage URLs."""
 
 import json
 
@@ -11,15 +12,6 @@ from seqlab.config import SearchConfig
 from seqlab.errors import SeqlabError
 from seqlab.models import build_model
 from seqlab.tune.study import redact
-from seqlab_tools.cluster import S3Server
-
-
-@pytest.fixture(scope="module")
-def s3(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as mp, S3Server(tmp_path_factory.mktemp("s3")) as server:
-        for k, v in server.env().items():
-            mp.setenv(k, v)
-        yield server
 
 
 def _checkpoint(path):
@@ -74,8 +66,8 @@ def test_half_written_checkpoint_is_refused(s3, tmp_path):
             load_model(d)
     (tmp_path / "ckpt" / "model.safetensors").write_bytes(data)
     assert verify(tmp_path / "ckpt")["epoch"] == 0
-    (tmp_path / "ckpt" / "tokenizer.json").unlink()
-    with pytest.raises(SeqlabError, match="tokenizer.json is missing"):
+    (tmp_path / "ckpt" / "seqlab_tokenizer.json").unlink()
+    with pytest.raises(SeqlabError, match="seqlab_tokenizer.json is missing"):
         verify(tmp_path / "ckpt")
 
 

@@ -2,7 +2,8 @@
 
     model.safetensors   weights (no pickle)
     optimizer.pt        optimizer state, loaded with ``weights_only=True``
-    tokenizer.json      vocabulary built on the training split
+    seqlab_tokenizer.json  the tokenizer (vocabulary built on the training split), in seqlab's own
+                        schema; not Hugging Face's ``tokenizer.json`` (``seqlab export`` writes that)
     meta.json           model name + kwargs, labels, epoch, metrics, train config, data card summary,
                         and the sha256 of the other files (written last)
 
@@ -26,6 +27,16 @@ from seqlab.errors import SeqlabError
 from seqlab.models import build_model, entry
 from seqlab.storage import sha256_of
 
+TOKENIZER = "seqlab_tokenizer.json"
+LEGACY_TOKENIZER = "tokenizer.json"  # the same schema, in checkpoints written before
+
+
+def tokenizer_file(path: Path) -> Path:
+    """The checkpoint's tokenizer file: ``seqlab_tokenizer.json``, or an older checkpoint's ``tokenizer.json``."""
+    path = Path(path)
+    return path / LEGACY_TOKENIZER if not (path / TOKENIZER).exists() and (path / LEGACY_TOKENIZER).exists() \
+        else path / TOKENIZER
+
 
 def save(path: Path, *, model: nn.Module, optimizer: torch.optim.Optimizer | None, meta: dict, tokenizer: dict) -> None:
     path = Path(path)
@@ -34,7 +45,7 @@ def save(path: Path, *, model: nn.Module, optimizer: torch.optim.Optimizer | Non
     save_file(state, str(path / "model.safetensors"))
     if optimizer is not None:
         torch.save(optimizer.state_dict(), path / "optimizer.pt")
-    (path / "tokenizer.json").write_text(json.dumps(tokenizer))
+    (path / TOKENIZER).write_text(json.dumps(tokenizer))
     files = {f.name: sha256_of(f) for f in sorted(path.iterdir()) if f.name != "meta.json"}
     (path / "meta.json").write_text(json.dumps({**meta, "saved_at": time.time(), "files": files}, indent=2))
 
@@ -47,7 +58,7 @@ def verify(path: Path, optional: tuple[str, ...] = ()) -> dict:
     path = Path(path)
     if not (path / "meta.json").exists():
         raise SeqlabError(f"{path} is not a complete seqlab checkpoint (no meta.json; expected model.safetensors, "
-                          f"tokenizer.json and meta.json)")
+                          f"{TOKENIZER} and meta.json)")
     meta = read_meta(path)
     for name, digest in meta.get("files", {}).items():
         if not (path / name).exists():
@@ -76,7 +87,7 @@ def load_model(path: Path, device: str = "cpu") -> tuple[nn.Module, object, dict
     model = build_model(meta["model"]["name"], vocab_size=meta["vocab_size"], num_classes=len(meta["labels"]),
                         **kwargs)
     model.load_state_dict(load_file(str(path / "model.safetensors"), device=device))
-    return model.to(device).eval(), tokenizers.load(path / "tokenizer.json"), meta
+    return model.to(device).eval(), tokenizers.load(tokenizer_file(path)), meta
 
 
 def load_optimizer_state(path: Path) -> dict:

@@ -1,4 +1,4 @@
-"""``seqlab data|models|train|tune|registry|serve|predict|generate|sample|export``: parse the command
+"""``seqlab data|models|train|runs|tune|registry|serve|predict|generate|sample|export``: parse the command
 line, then hand over to the library; every command has ``--help``.
 
 Every subcommand prints ``seqlab: error: ...`` (one line, exit 2) for bad input.
@@ -62,6 +62,30 @@ def cmd_train(cfg: dict, args) -> dict:
         f"{f' ({restarts} restarts from a checkpoint)' if restarts else ''}; best checkpoint {best}")
     log(f"test {headline(test)} (n={test['n']})")
     return {"checkpoint": best, "metrics": result.metrics, "test": test, "path": result.path, "task": prepared.task}
+
+
+def cmd_runs(cfg: dict, args) -> dict:
+    from seqlab import runs
+    from seqlab.config import TrainConfig
+
+    root = TrainConfig(storage_path=args.storage_path).resolved_storage()  # where `seqlab train` puts them
+    if args.action == "curves":
+        out = Path(args.out or f"{args.name}-tensorboard").expanduser()
+        files = runs.download_curves(root, args.name, out)
+        log(f"copied {len(files)} event file{'s' * (len(files) > 1)} of run {args.name} to {out}: "
+            f"tensorboard --logdir {out}")
+        drawn = []
+        if args.plot:
+            drawn = runs.plot_curves(out, Path(args.plot), f"{args.name} ({root})")
+            log(f"drew {', '.join(drawn)} by epoch into {args.plot}")
+        return {"run": args.name, "out": str(out), "files": [str(f) for f in files], "plotted": drawn}
+    rows = runs.listing(root)
+    if not rows:
+        log(f"no runs in {root} (seqlab train --storage-path chooses where runs go)")
+        return {"storage": root, "runs": rows}
+    log(f"{len(rows)} run{'s' * (len(rows) > 1)} in {root}")
+    print(runs.table(rows), flush=True)
+    return {"storage": root, "runs": rows}
 
 
 def cmd_tune(cfg: dict, args) -> dict:
@@ -225,24 +249,21 @@ def cmd_sample(cfg: dict, args) -> dict:
 
 def cmd_export(cfg: dict, args) -> dict:
     from seqlab.checkpoint import local_dir
+    from seqlab.export import check_out, export
     from seqlab.serve.sources import resolve_checkpoint
-    from seqlab.tasks.predictor import Predictor
 
+    out = Path(args.out).expanduser()
+    check_out(out)  # before a download
     with local_dir(resolve_checkpoint(args.checkpoint)) as d:
-        p = Predictor(d)
-    if p.meta["model"]["name"] != "minilm":
-        raise SeqlabError(f"only minilm checkpoints export to the Hugging Face format; this one is "
-                          f"{p.meta['model']['name']!r} (its model.safetensors loads with seqlab.checkpoint.load_model)")
-    from seqlab.models.bert import export_pretrained
-
-    out = export_pretrained(p.model, p.tokenizer, Path(args.out), p.labels)
-    log(f"wrote {out}: AutoModelForSequenceClassification.from_pretrained({str(out)!r}) loads it")
-    return {"path": str(out)}
+        info = export(d, out)
+    log(f"wrote {out} ({info['format']}, {info['model']}): {info['load']}; export.json describes its inputs")
+    return info
 
 
 def build_parser(model: str | None = None) -> argparse.ArgumentParser:
     """The parser of every subcommand; ``model`` picks whose options ``--help`` lists (default lstm)."""
-    parser = argparse.ArgumentParser(prog="seqlab", description=__doc__.split("\n")[0], epilog=EPILOG)
+    parser = argparse.ArgumentParser(prog="seqlab", epilog=EPILOG, description="Train, search, register, serve and "
+                                     "export sequence models (text and molecules) on Ray.")
     parser.add_argument("--version", action="version", version=f"seqlab {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -256,6 +277,23 @@ def build_parser(model: str | None = None) -> argparse.ArgumentParser:
                        epilog=EPILOG)
     add_arguments(p, ["data", "model", "train"], model)
     p.set_defaults(fn=cmd_train, sections=["data", "model", "train"])
+
+    p = sub.add_parser("runs", help="list the training runs under a storage path; copy (and plot) a run's TensorBoard "
+                                    "curves", description="List the runs under a storage path (a folder or s3:// "
+                                    "URI): task, model, epochs done, the last epoch's validation metrics, whether it "
+                                    "has TensorBoard curves. 'runs curves NAME' copies a run's curves here.")
+    storage_help = "folder or s3:// URI the runs are in (default: where seqlab train puts them: $SEQLAB_STORAGE, " \
+                   "else $SEQLAB_HOME/runs)"
+    p.add_argument("--storage-path", help=storage_help)
+    actions = p.add_subparsers(dest="action", metavar="[curves NAME]", title="action (optional)")
+    q = actions.add_parser("curves", help="copy a run's TensorBoard event files to a local folder; --plot draws them")
+    q.add_argument("name", help="the run's name, as 'seqlab runs' lists it")
+    q.add_argument("--storage-path", default=argparse.SUPPRESS, help=storage_help)
+    q.add_argument("--out", help="local folder to copy them into (default: ./NAME-tensorboard); then "
+                                 "tensorboard --logdir FOLDER")
+    q.add_argument("--plot", metavar="PNG", help="also draw the train and validation curves, a panel per metric, "
+                                                 "into this PNG file")
+    p.set_defaults(fn=cmd_runs, sections=[], action=None)
 
     p = sub.add_parser("tune", help="search LSTM width and dropout (or any --space) with Ray Tune + Optuna + ASHA",
                        epilog=EPILOG)
@@ -318,9 +356,14 @@ def build_parser(model: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--grid", help="also draw the valid ones into this PNG file")
     p.set_defaults(fn=cmd_sample, sections=[])
 
-    p = sub.add_parser("export", help="write a minilm checkpoint as a Hugging Face folder (save_pretrained)")
+    p = sub.add_parser("export", help="write any checkpoint in a form that loads without seqlab: TorchScript "
+                                      "(minilm: a Hugging Face folder), checked against the model",
+                       description="Write a checkpoint so that plain PyTorch (torch.jit.load) or, for minilm and "
+                                   "sentence-minilm, transformers (from_pretrained) loads it; export.json lists each "
+                                   "method's inputs and outputs, the labels and the tokenizer files.")
     p.add_argument("--checkpoint", required=True, help="checkpoint folder/URI, a best.json, or a folder with one")
-    p.add_argument("--out", required=True, help="folder to write (config.json, model.safetensors, tokenizer)")
+    p.add_argument("--out", required=True, help="new or empty folder to write (model.pt or a save_pretrained folder, "
+                                                "tokenizer files, export.json)")
     p.set_defaults(fn=cmd_export, sections=[])
 
     p = sub.add_parser("models", help="list the model architectures seqlab can train, with their task and options")

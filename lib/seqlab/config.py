@@ -137,8 +137,8 @@ class TrainConfig:
                                      "otherwise: the run would mix two settings)")
     sample_molecules: int = opt(1000, "molecule models: molecules sampled at the end of each epoch to report "
                                       "valid, unique, novelty and chem_score = their product (0 = off)")
-    tensorboard_dir: str | None = opt(None, "folder for TensorBoard event files (default: <run folder>/tensorboard "
-                                            "when runs are stored locally)")
+    tensorboard_dir: str | None = opt(None, "folder or s3:// URI for TensorBoard event files (default: <run folder>/"
+                                            "tensorboard, also for runs stored on s3://)")
 
     def __post_init__(self):
         if self.epochs < 1 or self.batch_size < 1 or self.num_workers < 1:

@@ -1,7 +1,7 @@
 """Model registry: named, versioned copies of checkpoints, local or on S3.
 
     <registry>/<name>/v0001/model.safetensors    the checkpoint's files, copied as they are
-                            tokenizer.json
+                            seqlab_tokenizer.json (an older checkpoint's: tokenizer.json)
                             meta.json
                             card.json            name, version, task, model, metrics, data, commit,
                                                  source, and the sha256 of every other file
@@ -30,7 +30,6 @@ from seqlab import storage
 from seqlab.errors import SeqlabError
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-FILES = ("model.safetensors", "tokenizer.json", "meta.json")
 
 
 def default_root() -> str:
@@ -155,7 +154,7 @@ def pick_best(source: str, metric: str | None = None, mode: str | None = None) -
 def promote(source: str, name: str, root: str | None = None, *, metric: str | None = None,
             mode: str | None = None) -> dict:
     """Copy the best checkpoint of ``source`` into the registry as the next version of ``name``."""
-    from seqlab.checkpoint import local_dir
+    from seqlab.checkpoint import local_dir, tokenizer_file
     from seqlab.checkpoint import verify as verify_checkpoint
     from seqlab.provenance import git_commit
 
@@ -166,14 +165,15 @@ def promote(source: str, name: str, root: str | None = None, *, metric: str | No
     checkpoint, how = pick_best(source, metric, mode)
     with local_dir(checkpoint) as d:
         meta = verify_checkpoint(d)  # a half-written checkpoint is never promoted
-        missing = [f for f in FILES if not (Path(d) / f).exists()]
+        names = ("model.safetensors", tokenizer_file(d).name, "meta.json")
+        missing = [f for f in names if not (Path(d) / f).exists()]
         if missing:
             raise SeqlabError(f"checkpoint {checkpoint} lacks {', '.join(missing)}")
         have = versions(root, ref.name)
         version = (have[-1] if have else 0) + 1
         dest = _version_dir(root, ref.name, version)
-        files = {f: storage.sha256_of(Path(d) / f) for f in FILES}
-        for f in FILES:
+        files = {f: storage.sha256_of(Path(d) / f) for f in names}
+        for f in names:
             storage.write_bytes(storage.join(dest, f), (Path(d) / f).read_bytes())
     metrics = {k: v for k, v in meta.get("metrics", {}).items() if k.startswith(("val_", "test_", "train_loss"))}
     out = {"name": ref.name, "version": version, "task": meta.get("task", "classify"),

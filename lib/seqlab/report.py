@@ -54,6 +54,41 @@ def plot_curves(histories: dict[str, pd.DataFrame], path: Path, metric: str, tit
     plt.close(fig)
 
 
+def plot_run(history: pd.DataFrame, path: Path, title: str) -> list[str]:
+    """One run's curves (a :func:`tensorboard_history`), a panel per validation metric with its train curve
+    when there is one (the loss first); only train metrics when there are none. Returns the metrics drawn."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    def named(split: str) -> set[str]:
+        return {c.split("/", 1)[1] for c in history.columns if c.startswith(f"{split}/")}
+
+    metrics = sorted(named("val") or named("train"), key=lambda m: (m != "loss", m))
+    if not metrics:
+        return []
+    cols = min(len(metrics), 3)
+    rows = -(-len(metrics) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.3 * rows), squeeze=False, constrained_layout=True)
+    for ax, metric in zip(axes.flat, metrics):
+        for split, style, color in (("train", "o-", "tab:blue"), ("val", "s-", "tab:orange")):
+            if f"{split}/{metric}" in history:
+                h = history[f"{split}/{metric}"].dropna()
+                ax.plot(h.index, h.to_numpy(), style, color=color, label=f"{split} {metric.replace('_', ' ')}")
+        ax.set(title=metric.replace("_", " "), xlabel="epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="best")
+    for ax in list(axes.flat)[len(metrics):]:
+        ax.set_visible(False)
+    fig.suptitle(title)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return metrics
+
+
 def markdown_table(df: pd.DataFrame, floats: str = "{:.3f}", formats: dict[str, str] | None = None) -> str:
     """A GitHub Markdown table; numbers formatted (``formats`` per column), missing values as an en dash."""
     formats = formats or {}

@@ -135,6 +135,17 @@ def upload_dir(local: str | Path, uri: str) -> None:
     pa_fs.copy_files(str(local), path, source_filesystem=pa_fs.LocalFileSystem(), destination_filesystem=fs)
 
 
+def download_dir(uri: str, local: str | Path) -> None:
+    """Copy the folder at ``uri`` (a folder or ``s3://`` prefix) into the local folder ``local``."""
+    fs, path = open_fs(uri)
+    local = Path(local).expanduser().resolve()
+    local.mkdir(parents=True, exist_ok=True)
+    if not is_remote(uri):
+        shutil.copytree(path, local, dirs_exist_ok=True)
+        return
+    pa_fs.copy_files(path, str(local), source_filesystem=fs, destination_filesystem=pa_fs.LocalFileSystem())
+
+
 @contextmanager
 def local_copy(uri: str):
     """A local folder with the contents of ``uri``: the folder itself, or a temporary download."""

@@ -12,8 +12,9 @@ import os
 from pathlib import Path
 
 import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from seqlab import storage
+from seqlab import cli, runs, storage
 from seqlab.checkpoint import load_model, local_dir
 from seqlab_tools import faults
 from seqlab_tools.cluster import LocalCluster, S3Server, processes
@@ -83,7 +84,7 @@ print(json.dumps({"resources": ray.cluster_resources(), "seen": seen}))
     assert "127.0.0.1" not in {ip for _, ip in out["seen"].values()}
 
 
-def test_train_job_uses_both_worker_nodes_and_s3(cluster, baseline):
+def test_train_job_uses_both_worker_nodes_and_s3(cluster, baseline, tmp_path):
     workers = {n["node_id"] for n in cluster.alive_nodes() if n["name"] != "head"}
     assert faults.worker_nodes(baseline.logs) == workers  # one train worker on each worker node
     assert "py_modules_files" in baseline.logs  # the submitted lib/seqlab ran, not an installed copy
@@ -92,6 +93,14 @@ def test_train_job_uses_both_worker_nodes_and_s3(cluster, baseline):
     with local_dir(f"{RUNS}/baseline/epoch_003") as d:  # served models load straight from S3
         model, tokenizer, meta = load_model(d)
     assert meta["epoch"] == 2 and len(tokenizer) > 10
+    # rank 0's TensorBoard event files are copied next to the checkpoints; `seqlab runs` lists and fetches them
+    assert runs.event_files(f"{RUNS}/baseline/tensorboard")
+    row = next(r for r in runs.listing(RUNS) if r["name"] == "baseline")
+    assert row["epochs"] == 3 and row["curves"] >= 1 and "macro_f1" in row["validation"]
+    out = cli.run(["runs", "curves", "baseline", "--storage-path", RUNS, "--out", str(tmp_path / "tb")])
+    acc = EventAccumulator(out["out"], size_guidance={"scalars": 0})
+    acc.Reload()
+    assert [e.step for e in acc.Scalars("train/loss")] == [1, 2, 3] == [e.step for e in acc.Scalars("val/macro_f1")]
 
 
 def _same_metrics(a: dict, b: dict) -> None:

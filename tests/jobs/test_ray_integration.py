@@ -33,7 +33,7 @@ def trained(ray_local, storage):
 def test_train_job_writes_a_full_checkpoint(trained, storage):
     ckpt = Path(trained["checkpoint"])
     assert ckpt == storage / "it-train" / "epoch_001"
-    assert {p.name for p in ckpt.iterdir()} == {"model.safetensors", "optimizer.pt", "tokenizer.json", "meta.json"}
+    assert {p.name for p in ckpt.iterdir()} == {"model.safetensors", "optimizer.pt", "seqlab_tokenizer.json", "meta.json"}
     meta = json.loads((ckpt / "meta.json").read_text())
     assert meta["epoch"] == 0 and len(meta["labels"]) == 8
     assert meta["data"]["name"] == "cfpb" and meta["data"]["limit"] == 240

@@ -42,7 +42,7 @@ def trained(ray_local, storage):
 def test_every_model_trains_with_two_workers(trained, storage, name):
     out = trained[name]
     ckpt = Path(out["checkpoint"])
-    assert {p.name for p in ckpt.iterdir()} == {"model.safetensors", "optimizer.pt", "tokenizer.json", "meta.json"}
+    assert {p.name for p in ckpt.iterdir()} == {"model.safetensors", "optimizer.pt", "seqlab_tokenizer.json", "meta.json"}
     meta = json.loads((ckpt / "meta.json").read_text())
     assert meta["model"]["name"] == RUNS[name][3]
     history = tensorboard_history(storage / name / "tensorboard")
@@ -59,7 +59,7 @@ def test_every_model_trains_with_two_workers(trained, storage, name):
     if name == "cnn-word2vec":
         assert meta["data"]["embeddings"]["source"] == "word2vec" and meta["data"]["embeddings"]["coverage"] > 0.3
     if name == "minilm":
-        assert json.loads((ckpt / "tokenizer.json").read_text())["kind"] == "wordpiece"
+        assert json.loads((ckpt / "seqlab_tokenizer.json").read_text())["kind"] == "wordpiece"
         # export -> plain transformers gives the same logits as seqlab's own loading
         import torch
         from transformers import AutoModelForSequenceClassification

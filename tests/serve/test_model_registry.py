@@ -37,7 +37,7 @@ def test_promote_picks_the_best_trial_and_counts_versions(search, tmp_path):
     assert (card["name"], card["version"], card["task"]) == ("cfpb", 1, "classify")
     assert card["promotion"]["trial"] == "h16" and card["promotion"]["trials_compared"] == 3
     assert card["metrics"]["val_macro_f1"] == 0.72 and card["promotion"]["search_commit"] == "abc123"
-    assert set(card["files"]) == {"model.safetensors", "tokenizer.json", "meta.json"}
+    assert set(card["files"]) == {"model.safetensors", "seqlab_tokenizer.json", "meta.json"}
     assert card["data"]["name"] == "tiny" and card["commit"]
 
     by_loss = registry.promote(str(search / "best.json"), "cfpb", root, metric="val_loss")
@@ -66,6 +66,30 @@ def test_loading_checks_every_file(search, tmp_path):
     with pytest.raises(SeqlabError, match="model cfpb:1 is corrupt: model.safetensors does not match"):
         with open_source({"registry": root, "ref": "cfpb"}):
             pass
+
+
+def test_a_checkpoint_written_before_keeps_loading_and_promoting(tmp_path):
+    """Checkpoints made before seqlab_tokenizer.json hold their tokenizer as tokenizer.json, with
+    no "scheme" (ASCII words): they load, answer as before, and promote."""
+    from seqlab.checkpoint import load_model
+    from seqlab.serve.sources import open_source
+    from seqlab.storage import sha256_of
+    from seqlab.tasks import load_predictor
+
+    ckpt = tiny_checkpoint(tmp_path / "old")
+    tok = json.loads((ckpt / "seqlab_tokenizer.json").read_text())
+    del tok["scheme"]
+    (ckpt / "seqlab_tokenizer.json").unlink()
+    (ckpt / "tokenizer.json").write_text(json.dumps(tok))
+    meta = json.loads((ckpt / "meta.json").read_text())
+    meta["files"] = {f.name: sha256_of(f) for f in sorted(ckpt.iterdir()) if f.name != "meta.json"}
+    (ckpt / "meta.json").write_text(json.dumps(meta))
+
+    assert load_model(ckpt)[1].scheme == "ascii"
+    card = registry.promote(str(ckpt), "old", str(tmp_path / "registry"))
+    assert set(card["files"]) == {"model.safetensors", "tokenizer.json", "meta.json"}
+    with open_source({"registry": str(tmp_path / "registry"), "ref": "old"}) as (d, _):
+        assert load_predictor(d).predict(["my card"]) == load_predictor(ckpt).predict(["my card"])
 
 
 def test_a_version_cut_short_is_not_listed(search, tmp_path):
@@ -99,7 +123,7 @@ def test_promote_refuses_what_it_cannot_use(search, tmp_path):
     with pytest.raises(SeqlabError, match="without a version"):
         registry.promote(str(search), "x:3", root)
     ckpt = tmp_path / "runs" / "h8" / "epoch_003"
-    (ckpt / "tokenizer.json").write_text("{}")  # changed after its checksum was taken
+    (ckpt / "seqlab_tokenizer.json").write_text("{}")  # changed after its checksum was taken
     with pytest.raises(SeqlabError, match="half-written"):
         registry.promote(str(ckpt), "x", root)
     assert registry.names(root) == []  # nothing half-promoted

@@ -42,7 +42,10 @@ def positions(spans: torch.Tensor, lengths: torch.Tensor, t: int) -> tuple[torch
 def span_tokens(tokens: torch.Tensor, spans: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The mentions' own ids, right-padded with 0: ``(ids (b, m), lengths (b,))``."""
     n = (spans[:, 1] - spans[:, 0]).clamp(min=1)
-    offs = torch.arange(int(n.max()), device=tokens.device)[None, :]
+    # A traced graph (seqlab.export) cannot size a tensor by the data: it pads to the sentence's width instead,
+    # which the entity LSTM's mask makes exact.
+    width = tokens.shape[1] if torch.jit.is_tracing() else int(n.max())
+    offs = torch.arange(width, device=tokens.device)[None, :]
     idx = (spans[:, :1] + offs).clamp(max=tokens.shape[1] - 1)
     ids = tokens.gather(1, idx).masked_fill(offs >= n[:, None], 0)
     return ids, n

@@ -116,10 +116,16 @@ class SmilesVAE(nn.Module):
     def prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         return torch.randn(n, self.latent, generator=generator, device=self.head.weight.device)
 
-    def _decode(self, inputs: torch.Tensor, z: torch.Tensor, h: torch.Tensor | None = None):
+    def initial_state(self, z: torch.Tensor) -> torch.Tensor:
+        """(1, b, hidden) decoder state before ``<bos>``, from z (b, latent)."""
+        return torch.tanh(self.to_h0(z))[None]
+
+    def decode(self, inputs: torch.Tensor, z: torch.Tensor, h: torch.Tensor | None = None
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits (b, t, vocab) after each of ``inputs`` (b, t), run on from ``h`` (``None``: from z), and the state."""
         x = self.dropout(self.embed(inputs))
         x = torch.cat([x, z[:, None, :].expand(-1, x.shape[1], -1)], dim=-1)
-        h = torch.tanh(self.to_h0(z))[None] if h is None else h
+        h = self.initial_state(z) if h is None else h
         out, h = self.decoder(x, h)
         return self.head(self.dropout(out)), h
 
@@ -130,7 +136,7 @@ class SmilesVAE(nn.Module):
         if self.training and self.word_dropout > 0:
             drop = (torch.rand(inputs.shape, device=inputs.device) < self.word_dropout) & (inputs > BOS_ID)
             inputs = inputs.masked_fill(drop, UNK_ID)
-        logits, _ = self._decode(inputs, z)
+        logits, _ = self.decode(inputs, z)
         return {"logits": logits, "mu": mu, "logvar": logvar, "beta": self.kl(self.training),
                 "free_bits": self.free_bits}
 
@@ -138,7 +144,7 @@ class SmilesVAE(nn.Module):
     def generate(self, z: torch.Tensor, *, temperature: float = 1.0, generator: torch.Generator | None = None,
                  max_len: int | None = None) -> torch.Tensor:
         def step(token, h):
-            logits, h = self._decode(token, z, h)
+            logits, h = self.decode(token, z, h)
             return logits[:, -1], h
 
         return autoregress(step, len(z), max_len or self.max_len, temperature=temperature, generator=generator,
@@ -174,12 +180,19 @@ class CharRNN(nn.Module):
         out, _ = self.lstm(self.dropout(self.embed(tokens[:, :-1])))
         return {"logits": self.head(self.dropout(out)), "mu": None, "logvar": None}
 
+    def step(self, tokens: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None
+             ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        """Logits (b, t, vocab) after each of ``tokens`` (b, t), run on from ``state`` (``None``: zeros), and
+        the new ``(h, c)``."""
+        out, state = self.lstm(self.embed(tokens), state)
+        return self.head(out), state
+
     @torch.no_grad()
     def generate(self, z: torch.Tensor, *, temperature: float = 1.0, generator: torch.Generator | None = None,
                  max_len: int | None = None) -> torch.Tensor:
         def step(token, state):
-            h, state = self.lstm(self.embed(token), state)
-            return self.head(h[:, -1]), state
+            logits, state = self.step(token, state)
+            return logits[:, -1], state
 
         return autoregress(step, len(z), max_len or self.max_len, temperature=temperature, generator=generator,
                            device=z.device)
@@ -225,13 +238,16 @@ class DenseAE(nn.Module):
             with torch.no_grad():
                 self.code_mean.lerp_(z.mean(0), 0.01)
                 self.code_std.lerp_(z.std(0) if len(z) > 1 else self.code_std, 0.01)
-        logits = self.decoder(z).view(len(z), self.positions, self.vocab_size)
-        return {"logits": logits[:, : tokens.shape[1] - 1], "mu": None, "logvar": None}
+        return {"logits": self.decode(z)[:, : tokens.shape[1] - 1], "mu": None, "logvar": None}
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """(b, max_len + 1, vocab) logits of each position's token, from codes z (b, latent)."""
+        return self.decoder(z).unflatten(-1, (self.positions, self.vocab_size))
 
     @torch.no_grad()
     def generate(self, z: torch.Tensor, *, temperature: float = 1.0, generator: torch.Generator | None = None,
                  max_len: int | None = None) -> torch.Tensor:
-        logits = self.decoder(z).view(len(z), self.positions, self.vocab_size)
+        logits = self.decode(z)
         steps = [sample_step(logits[:, i], temperature, generator) for i in range(self.positions)]
         return until_eos(torch.stack(steps, 1))
 

@@ -37,7 +37,7 @@ TOKENIZERS: dict[str, str] = {"word": "seqlab.tokenizers.words:WordTokenizer",
 
 
 def from_dict(d: dict):
-    """Rebuild any tokenizer from its ``to_dict`` (a checkpoint's ``tokenizer.json``)."""
+    """Rebuild any tokenizer from its ``to_dict`` (a checkpoint's ``seqlab_tokenizer.json``)."""
     kind = d.get("kind", "word")
     if kind not in TOKENIZERS:
         raise ValueError(f"unknown tokenizer kind {kind!r}; known: {', '.join(sorted(TOKENIZERS))}")
@@ -47,3 +47,20 @@ def from_dict(d: dict):
 
 def load(path: Path):
     return from_dict(json.loads(Path(path).read_text()))
+
+
+def tokenizer_files(tokenizer, folder: Path) -> list[str]:
+    """Write ``tokenizer`` into ``folder`` for use without seqlab; the names of the files written.
+
+    Word-level and WordPiece tokenizers: a Hugging Face ``tokenizer.json``
+    (``tokenizers.Tokenizer.from_file`` gives the same ids, cut at ``max_len``). Every tokenizer also
+    writes ``seqlab_tokenizer.json``, its vocabulary and settings in seqlab's own schema: for the
+    character and SMILES tokenizers that is the only form (they split text in Python)."""
+    folder = Path(folder)
+    (folder / "seqlab_tokenizer.json").write_text(json.dumps(tokenizer.to_dict()))
+    names = ["seqlab_tokenizer.json"]
+    hf = getattr(tokenizer, "hf_tokenizer", None)
+    if hf is not None and getattr(tokenizer, "scheme", "unicode") == "unicode":
+        hf().save(str(folder / "tokenizer.json"))
+        names.append("tokenizer.json")
+    return names

@@ -64,6 +64,10 @@ class WordPieceTokenizer:
         """The configured ``tokenizers.Tokenizer`` (no padding, truncation at ``max_len``)."""
         return self._tok
 
+    def hf_tokenizer(self) -> Tokenizer:
+        """What ``tokenizer.json`` of an export holds: the backend as configured here."""
+        return self._tok
+
     def to_dict(self) -> dict:
         return {"kind": "wordpiece", "max_len": self.max_len, "tokenizer_json": self.tokenizer_json}
 

@@ -20,7 +20,7 @@ from seqlab.data.prepare import PreparedData
 from seqlab.data.select import load_split, load_splits, prepare_data
 from seqlab.errors import SeqlabError
 from seqlab.models import MODELS, build_model, entry
-from seqlab.storage import ray_storage, read_bytes, to_uri
+from seqlab.storage import join, ray_storage, read_bytes, to_uri
 from seqlab.tasks import load_predictor, make_task, task_class
 from seqlab.tasks.encoding import EncodedSplit, label_ids
 from seqlab.train.loop import RunSpec, train_loop_per_worker
@@ -219,7 +219,7 @@ def fit(prepared: Prepared, model_cfg: ModelConfig, train_cfg: TrainConfig, *, n
         # the test split stays on the driver
         data=ray.put({k: v for k, v in prepared.splits.items() if k != "test"}),
         vectors=None if prepared.embeddings is None else ray.put(prepared.embeddings),
-        tensorboard_dir=train_cfg.tensorboard_dir or (None if "://" in run_path else f"{run_path}/tensorboard"),
+        tensorboard_dir=train_cfg.tensorboard_dir or join(run_path, "tensorboard"),  # on s3:// too: copied there
         replay=replay,
     )
     trainer = TorchTrainer(

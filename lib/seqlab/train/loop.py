@@ -10,6 +10,7 @@ metrics) is the task's (:mod:`seqlab.tasks`); the loop is the same for all:
         train_epoch(...)                     # one pass over this rank's shard
         metrics = ... evaluate(...) ...      # validation, summed over ranks
         save_epoch(...)                      # checkpoint + ray.train.report
+        curves.log(...), curves.upload()     # rank 0: TensorBoard event files, copied to the run's storage
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from seqlab.models import build_model
 from seqlab.tasks import Task, make_task
 from seqlab.tasks.batches import autocast, bucket_batches, evaluate
 from seqlab.tasks.encoding import EncodedSplit
+from seqlab.train.curves import Curves
 
 
 @dataclass
@@ -48,7 +50,7 @@ class RunSpec:
     train: TrainConfig
     data: object  # ray.ObjectRef of {"train": EncodedSplit, "validation": EncodedSplit}
     vectors: object = None  # ray.ObjectRef of the (vocab_size, dim) word vectors, or None
-    tensorboard_dir: str | None = None
+    tensorboard_dir: str | None = None  # where rank 0's event files go (a folder or s3:// prefix); None: nowhere
     # a Tune trial: on resuming, report the epochs done before again, so that ASHA (whose rungs Tune
     # does not save) sees every epoch of the trial at its own rung, as in an uninterrupted search
     replay: bool = False
@@ -144,13 +146,6 @@ def save_epoch(spec: RunSpec, epoch: int, metrics: dict, state: RunState, model:
         ray.train.report(metrics, checkpoint=ckpt, checkpoint_dir_name=f"epoch_{epoch + 1:03d}")
 
 
-def log_scalars(writer, metrics: dict, epoch: int) -> None:
-    for k, v in metrics.items():
-        if k != "epoch" and isinstance(v, (int, float)):
-            writer.add_scalar(k.replace("_", "/", 1) if k.startswith(("val_", "train_")) else k, v, epoch + 1)
-    writer.flush()
-
-
 def train_loop_per_worker(config: dict) -> None:
     """Ray Train worker entry point; ``config["run"]`` is the :class:`RunSpec` of :func:`seqlab.train.driver.fit`."""
     import ray
@@ -185,11 +180,7 @@ def train_loop_per_worker(config: dict) -> None:
             ray.train.report({**done, "restarts": len(state.restarts)})
     elif state.start_epoch >= cfg.epochs and state.history:  # finished before: its result again
         ray.train.report({**state.history[-1], "restarts": len(state.restarts)})
-    writer = None
-    if rank == 0 and spec.tensorboard_dir:
-        from torch.utils.tensorboard import SummaryWriter
-
-        writer = SummaryWriter(spec.tensorboard_dir)
+    curves = Curves(spec.tensorboard_dir) if rank == 0 and spec.tensorboard_dir else None
 
     for epoch in range(state.start_epoch, cfg.epochs):
         trained = train_epoch(model, task, train_split, optimizer, scaler, epoch=epoch, spec=spec, rank=rank,
@@ -209,8 +200,10 @@ def train_loop_per_worker(config: dict) -> None:
             shown = " ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k.startswith("val_"))
             print(f"[seqlab] epoch {epoch + 1}: train_loss {metrics['train_loss']:.4f} {shown} "
                   f"({metrics['train_samples_per_s']:.0f} samples/s)", flush=True)
-        if writer is not None:
-            log_scalars(writer, metrics, epoch)
+        if curves is not None:  # before the report: a trial that ASHA stops there keeps its last point
+            curves.log(metrics, epoch)
         save_epoch(spec, epoch, metrics, state, raw_model, optimizer, rank)
-    if writer is not None:
-        writer.close()
+        if curves is not None:  # after the checkpoint: a slow or failing store delays the curves, not it
+            curves.upload()
+    if curves is not None:
+        curves.close()

@@ -185,6 +185,8 @@ def run_search(prepared: Prepared, model_cfg: ModelConfig, train_cfg: TrainConfi
         if grid:  # every combination once, all epochs: Tune's own grid, first in first out
             strategy = {"num_samples": 1}
         else:
+            print(f"[seqlab] Optuna study {study_name!r} in {redact(study_url)} (to browse it: optuna-dashboard "
+                  f"{redact(study_url)})", flush=True)
             strategy = {
                 "num_samples": cfg.num_samples,
                 # TPE by default; the study lives in a database, so an interrupted search continues it
