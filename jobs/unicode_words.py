@@ -1,6 +1,6 @@
 """Unicode words against the ASCII splitting they replace: results/text/unicode_words.md.
 
-    python jobs/unicode_words.py --before BEFORE_RESULTS --after AFTER_RESULTS
+    python jobs/unicode_words.py --before BEFORE_RESULTS --before-commit REV --after AFTER_RESULTS
 
 1. For every built-in dataset a word tokenizer reads: how many texts (all splits) have a character
    outside ASCII, and how many split into other words now.
