@@ -1,6 +1,7 @@
 import importlib.util
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -27,7 +28,7 @@ def test_help_explains_every_command(command):
 
 
 def test_bad_input_is_one_line_not_a_traceback(tmp_path):
-    for args, expected in [
+    cases = [
         (["train", "--dropout", "1.5"], "dropout must be in [0, 1), got 1.5"),
         (["train", "--pooling", "avg"], "pooling must be 'max' or 'last', got 'avg'"),
         (["data", "--dataset", str(tmp_path / "none.csv"), "--text-column", "a", "--label-column", "b"],
@@ -49,9 +50,11 @@ def test_bad_input_is_one_line_not_a_traceback(tmp_path):
          "--objective chem scores sampled molecules"),
         (["train", "--model", "smiles-vae", "--latent", "0"], "latent must be positive"),
         (["sample", "--checkpoint", str(tmp_path), "--n", "0"], "--n within 1..100000"),
-    ]:
-        out = seqlab(*args)
-        assert out.returncode == 2, out.stderr
+    ]
+    with ThreadPoolExecutor(3) as pool:  # each process spends most of its time importing: three at a time
+        outs = list(pool.map(lambda case: seqlab(*case[0]), cases))
+    for (args, expected), out in zip(cases, outs):
+        assert out.returncode == 2, (args, out.stderr)
         assert "Traceback" not in out.stderr
         lines = out.stderr.strip().splitlines()
         assert lines[-1].startswith("seqlab: error:") and expected in lines[-1], out.stderr

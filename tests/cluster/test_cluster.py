@@ -144,7 +144,7 @@ def test_s3_restart_mid_run_loses_nothing(cluster, s3, baseline):
     _same_metrics(out.final, baseline.final)
 
 
-@pytest.mark.parametrize("backend,samples,stop_after", [("sqlite", 4, 2), ("postgresql", 3, 2)])
+@pytest.mark.parametrize("backend,samples,stop_after", [("sqlite", 3, 2), ("postgresql", 3, 2)])
 def test_interrupted_search_continues_its_optuna_study(cluster, tmp_path, request, backend, samples, stop_after):
     # the embedded default (SQLite) and a real PostgreSQL server (pgserver's binaries, on a Unix socket)
     study = f"sqlite:///{tmp_path}/study.db" if backend == "sqlite" else request.getfixturevalue("postgres")

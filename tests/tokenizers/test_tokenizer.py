@@ -80,6 +80,7 @@ def test_the_two_splittings_agree_on_the_builtin_texts(name):
     from seqlab.data.prepare import prepare
 
     texts = prepare(name).split("train")["text"].tolist()
+    texts = [t for i, t in enumerate(texts) if i < 3000 or not t.isascii()]  # the first 3,000 and every non-ASCII one
     tok = WordTokenizer.build(texts, max_size=20_000, min_freq=1, max_len=100_000)
     normalizer, pre_tokenizer = hf_pipeline()
     for text in texts:
