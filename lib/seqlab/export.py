@@ -40,7 +40,6 @@ Sampling stays a loop in the user's code, as in seqlab (:func:`seqlab.models.mol
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 import warnings
@@ -59,10 +58,12 @@ from seqlab.models.charlm import CharLSTM
 from seqlab.models.cnn import CNNClassifier
 from seqlab.models.entity import LSTMCA, MarkedSentence, SentenceMiniLM
 from seqlab.models.molecule import CharRNN, DenseAE, SmilesVAE, autoregress, sample_step, until_eos
+from seqlab.tokenizers import tokenizer_files
 
 ATOL = 1e-5  # most an export's output may differ from seqlab's (and relatively, 1e-5 of its size)
 TRACE_LENGTHS = [3, 5, 2]  # the batch traced
 CHECK_LENGTHS = ([1, 7, 3, 9, 2], [1], [4], [2, 1], [12, 1, 4, 12, 6, 2, 11])  # the batches checked
+CHECKED = {"atol": ATOL, "rtol": ATOL, "batches": [list(x) for x in CHECK_LENGTHS]}  # what export.json says of it
 
 Outputs = torch.Tensor | tuple[torch.Tensor, ...]
 Check = tuple[str, Outputs, Outputs]  # (what, export's outputs, seqlab's)
@@ -161,7 +162,10 @@ class EntityClassifier(Exported):
 
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor, spans: torch.Tensor,
                 features: torch.Tensor | None = None) -> Outputs:
-        out = self.model(F.pad(tokens, (0, self.pad)), lengths, spans, features)
+        return self.outputs(self.model(F.pad(tokens, (0, self.pad)), lengths, spans, features))
+
+    def outputs(self, out: dict[str, torch.Tensor]) -> Outputs:
+        """The tensors ``forward`` returns, from the model's dict."""
         return (out["logits"], out["context_attention"]) if self.attention else out["logits"]
 
     def methods(self):
@@ -180,8 +184,7 @@ class EntityClassifier(Exported):
         return inputs + ((torch.randn(len(lengths), self.features, generator=g),) if self.features else ())
 
     def reference(self, *inputs):
-        out = self.model(*inputs)
-        return (out["logits"], out["context_attention"]) if self.attention else out["logits"]
+        return self.outputs(self.model(*inputs))
 
 
 class CharGenerator(Exported):
@@ -482,8 +485,7 @@ def write_torchscript(model: nn.Module, meta: dict, folder: Path) -> dict:
             "load": "torch.jit.load('model.pt', map_location='cpu'), then call its methods under torch.no_grad()",
             "device": "cpu",
             "methods": {m: {"inputs": i, "outputs": o} for m, (i, o) in methods.items()},
-            "checked": {"atol": ATOL, "rtol": ATOL, "batches": [list(x) for x in CHECK_LENGTHS]},
-            **wrapper.notes()}
+            "checked": CHECKED, **wrapper.notes()}
 
 
 def write_huggingface(model: nn.Module, tokenizer, meta: dict, folder: Path) -> dict:
@@ -522,7 +524,7 @@ def write_huggingface(model: nn.Module, tokenizer, meta: dict, folder: Path) -> 
                     "transformers.AutoTokenizer.from_pretrained(folder)",
             "methods": {"forward": {"inputs": inputs, "outputs": [
                 spec("logits", "float32", "(batch, classes)", "class scores; config.id2label names them")]}},
-            "checked": {"atol": ATOL, "rtol": ATOL, "batches": [list(x) for x in CHECK_LENGTHS]}}
+            "checked": CHECKED}
 
 
 def tokenizer_section(tokenizer, meta: dict, folder: Path, hf: bool) -> dict:
@@ -531,14 +533,7 @@ def tokenizer_section(tokenizer, meta: dict, folder: Path, hf: bool) -> dict:
     if hf:
         return {**section, "files": ["tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"],
                 "load": "transformers.AutoTokenizer.from_pretrained(folder)"}
-    before = set(os.listdir(folder))
-    try:  # the tokenizer hook: a Hugging Face tokenizer.json where the tokenizer can be one
-        from seqlab.tokenizers import tokenizer_files
-    except ImportError:  # an older seqlab: the tokenizer in seqlab's own schema only
-        (folder / "seqlab_tokenizer.json").write_text(json.dumps(tokenizer.to_dict()))
-    else:
-        tokenizer_files(tokenizer, folder)
-    section["files"] = sorted(set(os.listdir(folder)) - before)
+    section["files"] = sorted(tokenizer_files(tokenizer, folder))  # a Hugging Face tokenizer.json where it can be one
     if "tokenizer.json" in section["files"]:
         section["load"] = "tokenizers.Tokenizer.from_file('tokenizer.json'): the same ids as seqlab"
     section["seqlab_tokenizer.json"] = "seqlab's own schema: `vocab` lists the tokens, a token's id is its position"
