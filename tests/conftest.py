@@ -80,9 +80,51 @@ def tiny_checkpoint(path, name: str = "lstm", labels=("billing", "loans", "other
     return path
 
 
+# Under `make test` three pytest processes (pytest-xdist) run side by side: one takes every test of
+# the multi-node cluster, one every test of the local Ray instance (``ray_local``), the third the
+# tests that need no Ray. A group is a set of files, each run by one process in collection order.
+GROUPS = {"tests/cluster/test_cluster.py": "cluster",
+          "tests/jobs/": "ray", "tests/serve/test_serving.py": "ray", "tests/serve/test_web_page.py": "ray",
+          "tests/train/test_data_parallel.py": "ray", "tests/tools/test_perf.py": "ray"}
+
+
+def group_of(nodeid: str) -> str | None:
+    path = nodeid.split("::", 1)[0]
+    return next((g for prefix, g in GROUPS.items() if path == prefix or path.startswith(prefix.rstrip("/") + "/")),
+                None)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """pytest-xdist's scheduler with a work unit per group (``GROUPS``) and one per other test.
+    (Its own ``--dist loadgroup`` renames node ids, which pytest 9.2 no longer allows.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class GroupScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return group_of(nodeid) or nodeid
+
+    return GroupScheduling(config, log)
+
+
 def pytest_collection_modifyitems(config, items):
-    """The cluster tests start their own Ray nodes with ``ray start``: run them before any local instance."""
+    """The cluster tests (``ray start``) before any local instance when one process runs them all; a
+    Ray test outside its group's files would run beside another Ray instance: refused."""
+    misplaced = [item.nodeid for item in items
+                 if (item.get_closest_marker("cluster") and group_of(item.nodeid) != "cluster")
+                 or (item.get_closest_marker("ray") and group_of(item.nodeid) is None)]
+    if misplaced:
+        raise pytest.UsageError(f"Ray tests outside the files of tests/conftest.py GROUPS: {', '.join(misplaced)}")
     items.sort(key=lambda item: item.get_closest_marker("cluster") is None)
+
+
+@pytest.fixture(autouse=True)
+def _own_ray_instance(request, monkeypatch):
+    """Outside the cluster tests, a Ray started by a test (or its subprocess) is its own local instance:
+    ``ray.init()`` without an address would otherwise join the test cluster that ``ray start`` made the
+    machine's current one while it runs beside."""
+    if not request.node.get_closest_marker("cluster") and not os.environ.get("RAY_ADDRESS"):
+        monkeypatch.setenv("RAY_ADDRESS", "local")
 
 
 @pytest.fixture(scope="session")
@@ -90,8 +132,9 @@ def ray_local():
     """One real local Ray instance (2 CPUs) for every integration test."""
     import ray
 
-    # the dashboard serves the State API, which Train V2 needs to release finished trials' resources
-    ray.init(num_cpus=2, log_to_driver=True)
+    # the dashboard serves the State API, which Train V2 needs to release finished trials' resources;
+    # "local": never the test cluster that may be running beside (see _own_ray_instance)
+    ray.init(address="local", num_cpus=2, log_to_driver=True)
     yield ray
     from ray import serve
 

@@ -50,17 +50,24 @@ def headline(metrics: dict) -> str:
 
 def cmd_train(cfg: dict, args) -> dict:
     from seqlab.train.driver import best_checkpoint_path, evaluate_test, fit, init_ray, prepare
+    from seqlab.train.tracking import for_runs
+    from seqlab.tune.study import redact
 
+    train = cfg["train"]
     prepared = prepare(cfg["data"], cfg["model"])
+    tracking = for_runs(train.tracking_uri, train.experiment, train.resolved_storage())
     init_ray()
     t0 = time.perf_counter()
-    result = fit(prepared, cfg["model"], cfg["train"])
+    result = fit(prepared, cfg["model"], train, tracking=tracking)
     best = best_checkpoint_path(result, prepared.task)
     test = evaluate_test(best, cfg["data"])
     restarts = int(result.metrics.get("restarts", 0))
     log(f"run {cfg['train'].name}: {result.metrics.get('epoch')} epochs in {time.perf_counter() - t0:.0f}s"
         f"{f' ({restarts} restarts from a checkpoint)' if restarts else ''}; best checkpoint {best}")
     log(f"test {headline(test)} (n={test['n']})")
+    if tracking is not None:
+        log(f"MLflow: run {train.name} in experiment {train.experiment!r} of {redact(tracking.uri)}"
+            + (f" (mlflow ui --backend-store-uri {tracking.uri})" if tracking.uri.startswith("sqlite:") else ""))
     return {"checkpoint": best, "metrics": result.metrics, "test": test, "path": result.path, "task": prepared.task}
 
 
@@ -94,9 +101,10 @@ def cmd_tune(cfg: dict, args) -> dict:
     from seqlab.storage import is_remote, join, staged_dir
     from seqlab.tasks.predictor import model_label
     from seqlab.train.driver import evaluate_test, init_ray, prepare
+    from seqlab.train.tracking import end_search, for_runs, start_search
     from seqlab.tune.results import summarise, write_results, write_test_report
     from seqlab.tune.search import check_searchable, check_unchanged, objective, run_search, search_settings
-    from seqlab.tune.study import open_study_storage
+    from seqlab.tune.study import open_study_storage, redact
 
     dims = check_searchable(cfg["search"], cfg["model"].model)
     metric, mode = objective(entry(cfg["model"].model).task, cfg["search"], cfg["train"])
@@ -106,9 +114,16 @@ def cmd_tune(cfg: dict, args) -> dict:
     check_unchanged(join(cfg["train"].resolved_storage(), cfg["search"].search_name),
                     search_settings(cfg["data"], cfg["model"], cfg["train"], cfg["search"]))
     prepared = prepare(cfg["data"], cfg["model"])
+    train, search = cfg["train"], cfg["search"]
+    tracking = for_runs(train.tracking_uri, train.experiment, train.resolved_storage())
+    if tracking is not None:  # the parent run, made here so that the trials' runs can name it
+        tracking = start_search(tracking, join(train.resolved_storage(), search.search_name), search.search_name,
+                                {"model": cfg["model"].model, "data.name": prepared.card.get("name"),
+                                 "epochs": train.epochs, "num_samples": search.num_samples,
+                                 **{f"space.{k}": str(d) for k, d in dims.items()}})
     init_ray()
     t0 = time.perf_counter()
-    grid = run_search(prepared, cfg["model"], cfg["train"], cfg["search"])
+    grid = run_search(prepared, cfg["model"], train, search, tracking=tracking)
     wall = time.perf_counter() - t0
     summary = summarise(grid, cfg["train"].epochs, metric, mode, dims)
     results = join(cfg["search"].resolved_results(), model_label(prepared.card, cfg["model"].model))
@@ -122,6 +137,10 @@ def cmd_tune(cfg: dict, args) -> dict:
         write_test_report(out_dir, best, test, cfg, prov)
         card = Path(prepared.card["root"]) / "README.md"
         (out_dir / "dataset_card.md").write_text(card.read_text())
+    if tracking is not None:
+        end_search(tracking, {"trial": best["trial"], "checkpoint": best["checkpoint"], metric: best[metric]})
+        log(f"MLflow: search {search.search_name} and its trials in experiment {train.experiment!r} of "
+            f"{redact(tracking.uri)}")
     log(f"best trial {best['trial']}: {metric} {best[metric]:.4f}; test {headline(test)}")
     return {"best": best, "test": test, "summary": summary, "out_dir": results if is_remote(results) else out_dir}
 

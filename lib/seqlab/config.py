@@ -139,6 +139,10 @@ class TrainConfig:
                                       "valid, unique, novelty and chem_score = their product (0 = off)")
     tensorboard_dir: str | None = opt(None, "folder or s3:// URI for TensorBoard event files (default: <run folder>/"
                                             "tensorboard, also for runs stored on s3://)")
+    tracking_uri: str | None = opt(None, "MLflow store the runs are logged in: sqlite:///path.db, postgresql://..., "
+                                         "http://<tracking server>:5000, or none (default: SQLite next to runs in a "
+                                         "local folder, <storage>/mlflow.db; runs on s3:// need this flag)")
+    experiment: str = opt("seqlab", "MLflow experiment the runs (and searches, one parent run each) are logged in")
 
     def __post_init__(self):
         if self.epochs < 1 or self.batch_size < 1 or self.num_workers < 1:

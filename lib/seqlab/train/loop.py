@@ -11,6 +11,7 @@ metrics) is the task's (:mod:`seqlab.tasks`); the loop is the same for all:
         metrics = ... evaluate(...) ...      # validation, summed over ranks
         save_epoch(...)                      # checkpoint + ray.train.report
         curves.log(...), curves.upload()     # rank 0: TensorBoard event files, copied to the run's storage
+        tracker.log(...)                     # rank 0: MLflow, from a background thread
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from seqlab.tasks import Task, make_task
 from seqlab.tasks.batches import autocast, bucket_batches, evaluate
 from seqlab.tasks.encoding import EncodedSplit
 from seqlab.train.curves import Curves
+from seqlab.train.tracking import RunTracker, Tracking
 
 
 @dataclass
@@ -54,6 +56,7 @@ class RunSpec:
     # a Tune trial: on resuming, report the epochs done before again, so that ASHA (whose rungs Tune
     # does not save) sees every epoch of the trial at its own rung, as in an uninterrupted search
     replay: bool = False
+    tracking: Tracking | None = None  # the MLflow store, experiment (and parent run) rank 0 logs to; None: none
 
 
 @dataclass
@@ -181,6 +184,7 @@ def train_loop_per_worker(config: dict) -> None:
     elif state.start_epoch >= cfg.epochs and state.history:  # finished before: its result again
         ray.train.report({**state.history[-1], "restarts": len(state.restarts)})
     curves = Curves(spec.tensorboard_dir) if rank == 0 and spec.tensorboard_dir else None
+    tracker = RunTracker(spec.tracking, spec) if rank == 0 and spec.tracking else None
 
     for epoch in range(state.start_epoch, cfg.epochs):
         trained = train_epoch(model, task, train_split, optimizer, scaler, epoch=epoch, spec=spec, rank=rank,
@@ -202,8 +206,14 @@ def train_loop_per_worker(config: dict) -> None:
                   f"({metrics['train_samples_per_s']:.0f} samples/s)", flush=True)
         if curves is not None:  # before the report: a trial that ASHA stops there keeps its last point
             curves.log(metrics, epoch)
+        if tracker is not None:
+            tracker.log(metrics, epoch, metrics["checkpoint_dir"] if state.best.get("epoch") == epoch + 1 else None)
+            if spec.replay:  # a trial: ASHA may end this process at the report
+                tracker.flush()
         save_epoch(spec, epoch, metrics, state, raw_model, optimizer, rank)
         if curves is not None:  # after the checkpoint: a slow or failing store delays the curves, not it
             curves.upload()
     if curves is not None:
         curves.close()
+    if tracker is not None:
+        tracker.close(finished=True)

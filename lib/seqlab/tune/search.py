@@ -21,6 +21,7 @@ from seqlab.models import MODELS, entry, option_type
 from seqlab.storage import join, open_fs, ray_storage
 from seqlab.tasks import make_task
 from seqlab.train.driver import Prepared, fit
+from seqlab.train.tracking import Tracking
 from seqlab.tune import space
 from seqlab.tune.study import PersistentOptunaSearch, open_study_storage, redact, study_counts, study_storage
 
@@ -96,13 +97,13 @@ def numbered_trial_name(trial) -> str:
 
 
 def trial_driver(config: dict, *, prepared: Prepared, model_cfg: ModelConfig, train_cfg: TrainConfig,
-                 trials_path: str, metric: tuple[str, str]):
+                 trials_path: str, metric: tuple[str, str], tracking: Tracking | None = None):
     from ray import tune
     from ray.tune.integration.ray_train import TuneReportCallback
 
     mc, tc = apply(config, model_cfg, train_cfg)
     fit(prepared, mc, tc, name=tune.get_context().get_trial_name(), storage_path=trials_path,
-        callbacks=[TuneReportCallback()], metric=metric, replay=True)
+        callbacks=[TuneReportCallback()], metric=metric, replay=True, tracking=tracking)
 
 
 def search_settings(data_cfg: DataConfig, model_cfg: ModelConfig, train_cfg: TrainConfig, cfg: SearchConfig) -> dict:
@@ -120,7 +121,8 @@ def search_settings(data_cfg: DataConfig, model_cfg: ModelConfig, train_cfg: Tra
     return {"study_name": f"{cfg.search_name}-{hashlib.sha256(identity.encode()).hexdigest()[:8]}",
             "search": dataclasses.asdict(cfg) | {"results_dir": None, "study_storage": study_storage(cfg, experiment)},
             "space": space_text, "data": dataclasses.asdict(data_cfg), "model": model,
-            "train": dataclasses.asdict(train_cfg) | {"storage_path": None} | {k: None for k, t in where.items()
+            "train": dataclasses.asdict(train_cfg) | {"storage_path": None, "tracking_uri": None, "experiment": None}
+            | {k: None for k, t in where.items()
                                                                                if t == "train"}}
 
 
@@ -149,8 +151,11 @@ def check_unchanged(experiment: str, settings: dict) -> None:
                           f"it, or choose a new --search-name")
 
 
-def run_search(prepared: Prepared, model_cfg: ModelConfig, train_cfg: TrainConfig, cfg: SearchConfig):
-    """Run (or resume) the search named ``cfg.search_name``; returns the ``ResultGrid``."""
+def run_search(prepared: Prepared, model_cfg: ModelConfig, train_cfg: TrainConfig, cfg: SearchConfig,
+               tracking: Tracking | None = None):
+    """Run (or resume) the search named ``cfg.search_name``; returns the ``ResultGrid``. With
+    ``tracking`` (a search's parent run: :func:`seqlab.train.tracking.start_search`) every trial is
+    logged to MLflow as its child."""
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
 
@@ -160,7 +165,7 @@ def run_search(prepared: Prepared, model_cfg: ModelConfig, train_cfg: TrainConfi
     experiment = join(storage, cfg.search_name)
     trainable = tune.with_resources(
         tune.with_parameters(trial_driver, prepared=prepared, model_cfg=model_cfg, train_cfg=train_cfg,
-                             trials_path=join(experiment, "trials"), metric=(metric, mode)),
+                             trials_path=join(experiment, "trials"), metric=(metric, mode), tracking=tracking),
         # The driver only waits on its TorchTrainer, whose workers hold the CPUs/GPUs. Tune refuses
         # an all-zero bundle, so the driver asks for a little memory and no CPU.
         {"cpu": 0, "memory": 64 * 1024**2},
