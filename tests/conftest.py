@@ -118,23 +118,15 @@ def pytest_collection_modifyitems(config, items):
     items.sort(key=lambda item: item.get_closest_marker("cluster") is None)
 
 
-@pytest.fixture(autouse=True)
-def _own_ray_instance(request, monkeypatch):
-    """Outside the cluster tests, a Ray started by a test (or its subprocess) is its own local instance:
-    ``ray.init()`` without an address would otherwise join the test cluster that ``ray start`` made the
-    machine's current one while it runs beside."""
-    if not request.node.get_closest_marker("cluster") and not os.environ.get("RAY_ADDRESS"):
-        monkeypatch.setenv("RAY_ADDRESS", "local")
-
-
 @pytest.fixture(scope="session")
 def ray_local():
     """One real local Ray instance (2 CPUs) for every integration test."""
     import ray
 
-    # the dashboard serves the State API, which Train V2 needs to release finished trials' resources;
-    # "local": never the test cluster that may be running beside (see _own_ray_instance)
-    ray.init(address="local", num_cpus=2, log_to_driver=True)
+    # the dashboard serves the State API, which Train V2 needs to release finished trials' resources.
+    # A test cluster running beside keeps its address in its own Ray temp folder (LocalCluster), so
+    # this starts an instance of its own, as ray.init() on a machine without a cluster does.
+    ray.init(num_cpus=2, log_to_driver=True)
     yield ray
     from ray import serve
 
