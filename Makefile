@@ -31,9 +31,9 @@ browser:
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $(BROWSER_PKGS) || \
 	  { $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $(BROWSER_PKGS); }; }
 
-# Three pytest processes (pytest-xdist): the multi-node cluster tests, the local Ray instance's tests
-# and the tests that need no Ray run side by side (the groups: tests/conftest.py).
-PYTEST_WORKERS ?= 3
+# Two pytest processes (pytest-xdist): the tests that start Ray, one after the other, beside the tests
+# that need none (the group: tests/conftest.py).
+PYTEST_WORKERS ?= 2
 
 test: install browser
 	$(PY) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)

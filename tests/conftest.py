@@ -80,10 +80,11 @@ def tiny_checkpoint(path, name: str = "lstm", labels=("billing", "loans", "other
     return path
 
 
-# Under `make test` three pytest processes (pytest-xdist) run side by side: one takes every test of
-# the multi-node cluster, one every test of the local Ray instance (``ray_local``), the third the
-# tests that need no Ray. A group is a set of files, each run by one process in collection order.
-GROUPS = {"tests/cluster/test_cluster.py": "cluster",
+# Under `make test` two pytest processes (pytest-xdist) run side by side: one takes every test that
+# starts Ray, in collection order (the multi-node cluster first, then the local instance, ``ray_local``),
+# the other the tests that need no Ray. Two Ray instances at once on two cores starve each other: a
+# search's trials then leave their placement groups reserved and a Serve app waits for CPUs forever.
+GROUPS = {"tests/cluster/test_cluster.py": "ray",
           "tests/jobs/": "ray", "tests/serve/test_serving.py": "ray", "tests/serve/test_web_page.py": "ray",
           "tests/train/test_data_parallel.py": "ray", "tests/tools/test_perf.py": "ray"}
 
@@ -111,8 +112,7 @@ def pytest_collection_modifyitems(config, items):
     """The cluster tests (``ray start``) before any local instance when one process runs them all; a
     Ray test outside its group's files would run beside another Ray instance: refused."""
     misplaced = [item.nodeid for item in items
-                 if (item.get_closest_marker("cluster") and group_of(item.nodeid) != "cluster")
-                 or (item.get_closest_marker("ray") and group_of(item.nodeid) is None)]
+                 if (item.get_closest_marker("ray") or item.get_closest_marker("cluster")) and group_of(item.nodeid) is None]
     if misplaced:
         raise pytest.UsageError(f"Ray tests outside the files of tests/conftest.py GROUPS: {', '.join(misplaced)}")
     items.sort(key=lambda item: item.get_closest_marker("cluster") is None)
