@@ -84,20 +84,19 @@ def tiny_checkpoint(path, name: str = "lstm", labels=("billing", "loans", "other
 # starts Ray, in collection order (the multi-node cluster first, then the local instance, ``ray_local``),
 # the other the tests that need no Ray. Two Ray instances at once on two cores starve each other: a
 # search's trials then leave their placement groups reserved and a Serve app waits for CPUs forever.
-GROUPS = {"tests/cluster/test_cluster.py": "ray",
-          "tests/jobs/": "ray", "tests/serve/test_serving.py": "ray", "tests/serve/test_web_page.py": "ray",
-          "tests/train/test_data_parallel.py": "ray", "tests/tools/test_perf.py": "ray"}
+RAY_FILES = ("tests/cluster/test_cluster.py", "tests/jobs/", "tests/serve/test_serving.py",
+             "tests/serve/test_web_page.py", "tests/train/test_data_parallel.py", "tests/tools/test_perf.py")
 
 
 def group_of(nodeid: str) -> str | None:
+    """"ray" for a test in ``RAY_FILES`` (a file, or a folder ending in /), else None."""
     path = nodeid.split("::", 1)[0]
-    return next((g for prefix, g in GROUPS.items() if path == prefix or path.startswith(prefix.rstrip("/") + "/")),
-                None)
+    return "ray" if any(path == f or (f.endswith("/") and path.startswith(f)) for f in RAY_FILES) else None
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config, log):
-    """pytest-xdist's scheduler with a work unit per group (``GROUPS``) and one per other test.
+    """pytest-xdist's scheduler with one work unit for the Ray tests (``RAY_FILES``) and one per other test.
     (Its own ``--dist loadgroup`` renames node ids, which pytest 9.2 no longer allows.)"""
     from xdist.scheduler import LoadScopeScheduling
 
@@ -114,7 +113,7 @@ def pytest_collection_modifyitems(config, items):
     misplaced = [item.nodeid for item in items
                  if (item.get_closest_marker("ray") or item.get_closest_marker("cluster")) and group_of(item.nodeid) is None]
     if misplaced:
-        raise pytest.UsageError(f"Ray tests outside the files of tests/conftest.py GROUPS: {', '.join(misplaced)}")
+        raise pytest.UsageError(f"Ray tests outside tests/conftest.py RAY_FILES: {', '.join(misplaced)}")
     items.sort(key=lambda item: item.get_closest_marker("cluster") is None)
 
 
@@ -123,9 +122,7 @@ def ray_local():
     """One real local Ray instance (2 CPUs) for every integration test."""
     import ray
 
-    # the dashboard serves the State API, which Train V2 needs to release finished trials' resources.
-    # A test cluster running beside keeps its address in its own Ray temp folder (LocalCluster), so
-    # this starts an instance of its own, as ray.init() on a machine without a cluster does.
+    # the dashboard serves the State API, which Train V2 needs to release finished trials' resources
     ray.init(num_cpus=2, log_to_driver=True)
     yield ray
     from ray import serve

@@ -115,9 +115,10 @@ def cmd_tune(cfg: dict, args) -> dict:
                     search_settings(cfg["data"], cfg["model"], cfg["train"], cfg["search"]))
     prepared = prepare(cfg["data"], cfg["model"])
     train, search = cfg["train"], cfg["search"]
-    tracking = for_runs(train.tracking_uri, train.experiment, train.resolved_storage())
+    storage = train.resolved_storage()
+    tracking = for_runs(train.tracking_uri, train.experiment, storage)
     if tracking is not None:  # the parent run, made here so that the trials' runs can name it
-        tracking = start_search(tracking, join(train.resolved_storage(), search.search_name), search.search_name,
+        tracking = start_search(tracking, join(storage, search.search_name), search.search_name,
                                 {"model": cfg["model"].model, "data.name": prepared.card.get("name"),
                                  "epochs": train.epochs, "num_samples": search.num_samples,
                                  **{f"space.{k}": str(d) for k, d in dims.items()}})

@@ -26,6 +26,15 @@ def log_scalars(writer, metrics: dict, epoch: int) -> None:
     writer.flush()
 
 
+def warn_once(holder, what: str, exc: BaseException, then: str = "training goes on") -> None:
+    """A side job's failure (curves, tracking), printed the first time for ``holder`` (its ``warned`` flag)."""
+    if holder.warned:
+        return
+    reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    print(f"[seqlab] warning: {what} ({reason}); {then}", flush=True)
+    holder.warned = True
+
+
 def upload_events(local: str | Path, uri: str) -> list[str]:
     """Copy the files of the local folder ``local`` to ``uri`` (same names, each replaced whole); their URIs."""
     done = []
@@ -64,11 +73,8 @@ class Curves:
         try:
             upload_events(self.local, self.dest)
         except Exception as exc:  # noqa: BLE001  (curves must not stop training, whatever the store raised)
-            if not self.warned:
-                reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-                print(f"[seqlab] warning: could not copy the TensorBoard event files to {self.dest} ({reason}); "
-                      f"training goes on, the next epoch tries again", flush=True)
-                self.warned = True
+            warn_once(self, f"could not copy the TensorBoard event files to {self.dest}", exc,
+                      "training goes on, the next epoch tries again")
             return False
         return True
 

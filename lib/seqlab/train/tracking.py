@@ -24,6 +24,7 @@ from pathlib import Path
 
 from seqlab.errors import SeqlabError
 from seqlab.storage import is_remote, join
+from seqlab.train.curves import warn_once
 
 RUN_TAG = "seqlab.run"  # the run folder (or s3:// prefix): what finds a run again on resume
 BEST_TAG = "seqlab.best_checkpoint"
@@ -160,32 +161,29 @@ class RunTracker:
 
     def __init__(self, tracking: Tracking, spec):
         self.tracking, self.spec = tracking, spec
-        self.run_id: str | None = None
+        self.run_id: str | None = None  # None until the store is open (and for good if it failed)
         self.warned = False
         self._jobs: queue.Queue = queue.Queue()
-        self._opener = self._open
+        self._jobs.put(self._open)  # first, from the thread, while the first epoch trains
         self._thread = threading.Thread(target=self._work, name="seqlab-mlflow", daemon=True)
         self._thread.start()
-        self._put(self._opener)
 
     def _put(self, fn) -> None:
         self._jobs.put(fn)
 
     def _work(self) -> None:
+        first = True
         while True:
             fn = self._jobs.get()
             try:
                 if fn is None:
                     return
-                if self.run_id is not None or fn is self._opener:
+                if first or self.run_id is not None:  # after a failed open, the rest is dropped
                     fn()
             except Exception as exc:  # noqa: BLE001  (tracking must not stop training, whatever the store raised)
-                if not self.warned:
-                    reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-                    print(f"[seqlab] warning: MLflow tracking at {self.tracking.uri} failed ({reason}); training "
-                          f"goes on", flush=True)
-                    self.warned = True
+                warn_once(self, f"MLflow tracking at {self.tracking.uri} failed", exc)
             finally:
+                first = False
                 self._jobs.task_done()
 
     def _open(self) -> None:

@@ -121,9 +121,9 @@ def search_settings(data_cfg: DataConfig, model_cfg: ModelConfig, train_cfg: Tra
     return {"study_name": f"{cfg.search_name}-{hashlib.sha256(identity.encode()).hexdigest()[:8]}",
             "search": dataclasses.asdict(cfg) | {"results_dir": None, "study_storage": study_storage(cfg, experiment)},
             "space": space_text, "data": dataclasses.asdict(data_cfg), "model": model,
+            # where runs are stored and tracked is no part of what the search is
             "train": dataclasses.asdict(train_cfg) | {"storage_path": None, "tracking_uri": None, "experiment": None}
-            | {k: None for k, t in where.items()
-                                                                               if t == "train"}}
+            | {k: None for k, t in where.items() if t == "train"}}
 
 
 def _first_difference(old, new, path: str = "") -> str | None:
