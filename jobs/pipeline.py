@@ -20,11 +20,13 @@ import urllib.error
 import urllib.request
 
 from seqlab import registry
-from seqlab.cli import cmd_data, cmd_train, cmd_tune, log, main
+from seqlab.cli import add_verbose, cmd_data, cmd_train, cmd_tune, log, main
 from seqlab.config import add_arguments, chosen_model, from_arguments
+from seqlab.console import story
 from seqlab.errors import SeqlabError
 from seqlab.serve.app import start
 from seqlab.serve.options import add_serve_arguments, serve_options
+from seqlab.storage import join
 
 DEMO_EXAMPLES = [
     "I have disputed this account on my credit report three times and the bureau keeps reporting it as late.",
@@ -59,6 +61,7 @@ def build_parser(model: str | None = None) -> argparse.ArgumentParser:
                    help="full-size run: all data, 8 epochs, 16 trials over widths 32-512 (hours on 2 CPU cores)")
     p.add_argument("--keep-serving", action="store_true", help="leave the HTTP app running at the end")
     add_arguments(p, SECTIONS, model)
+    add_verbose(p)
     add_serve_arguments(p)
     return p
 
@@ -84,6 +87,12 @@ def run(argv: list[str]) -> dict:
     tag = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
     cfg["train"] = dataclasses.replace(cfg["train"], name=f"{cfg['train'].name}-{tag}")
     cfg["search"] = dataclasses.replace(cfg["search"], search_name=f"{cfg['search'].search_name}-{tag}")
+    # one log for the whole demo, in its training run's folder
+    with story(join(cfg["train"].resolved_storage(), cfg["train"].name), "pipeline", verbose=args.verbose):
+        return _stages(cfg, args, t0)
+
+
+def _stages(cfg: dict, args, t0: float) -> dict:
     log("1/5 data")
     cmd_data(cfg, args)
     log(f"2/5 train ({cfg['train'].num_workers} workers, {cfg['train'].epochs} epochs)")
@@ -100,7 +109,7 @@ def run(argv: list[str]) -> dict:
         raise SeqlabError(f"the served model answered HTTP {status}: {answer}")
     for text, pred in zip(DEMO_EXAMPLES, answer["predictions"]):
         top = max(pred["probabilities"].values())
-        print(f"  {pred['label']!r} (p={top:.2f})  <- {text[:70]}...", flush=True)
+        log(f"  {pred['label']!r} (p={top:.2f})  <- {text[:70]}...")
     bad_status, bad = http_json("POST", f"{url}/v1/classify", {"texts": []})
     log(f"a bad request gets HTTP {bad_status}: {bad.get('error')}")
     log(f"done in {time.perf_counter() - t0:.0f}s: train run test macro-F1 {trained['test']['macro_f1']:.4f}; "

@@ -49,31 +49,35 @@ def headline(metrics: dict) -> str:
 
 
 def cmd_train(cfg: dict, args) -> dict:
+    from seqlab.console import story
+    from seqlab.storage import join
     from seqlab.train.driver import best_checkpoint_path, evaluate_test, fit, init_ray, prepare
     from seqlab.train.tracking import for_runs
     from seqlab.tune.study import redact
 
     train = cfg["train"]
-    prepared = prepare(cfg["data"], cfg["model"])
+    prepared = prepare(cfg["data"], cfg["model"])  # bad data is one line here, before a log is made
     tracking = for_runs(train.tracking_uri, train.experiment, train.resolved_storage())
-    init_ray()
-    t0 = time.perf_counter()
-    result = fit(prepared, cfg["model"], train, tracking=tracking)
-    best = best_checkpoint_path(result, prepared.task)
-    test = evaluate_test(best, cfg["data"])
-    restarts = int(result.metrics.get("restarts", 0))
-    log(f"run {cfg['train'].name}: {result.metrics.get('epoch')} epochs in {time.perf_counter() - t0:.0f}s"
-        f"{f' ({restarts} restarts from a checkpoint)' if restarts else ''}; best checkpoint {best}")
-    log(f"test {headline(test)} (n={test['n']})")
-    if tracking is not None:
-        log(f"MLflow: run {train.name} in experiment {train.experiment!r} of {redact(tracking.uri)}"
-            + (f" (mlflow ui --backend-store-uri {tracking.uri})" if tracking.uri.startswith("sqlite:") else ""))
+    with story(join(train.resolved_storage(), train.name), "train", verbose=getattr(args, "verbose", False)):
+        init_ray()
+        t0 = time.perf_counter()
+        result = fit(prepared, cfg["model"], train, tracking=tracking)
+        best = best_checkpoint_path(result, prepared.task)
+        test = evaluate_test(best, cfg["data"])
+        restarts = int(result.metrics.get("restarts", 0))
+        log(f"run {cfg['train'].name}: {result.metrics.get('epoch')} epochs in {time.perf_counter() - t0:.0f}s"
+            f"{f' ({restarts} restarts from a checkpoint)' if restarts else ''}; best checkpoint {best}")
+        log(f"test {headline(test)} (n={test['n']})")
+        if tracking is not None:
+            log(f"MLflow: run {train.name} in experiment {train.experiment!r} of {redact(tracking.uri)}"
+                + (f" (mlflow ui --backend-store-uri {tracking.uri})" if tracking.uri.startswith("sqlite:") else ""))
     return {"checkpoint": best, "metrics": result.metrics, "test": test, "path": result.path, "task": prepared.task}
 
 
 def cmd_runs(cfg: dict, args) -> dict:
     from seqlab import runs
     from seqlab.config import TrainConfig
+    from seqlab.storage import read_bytes
 
     root = TrainConfig(storage_path=args.storage_path).resolved_storage()  # where `seqlab train` puts them
     if args.action == "curves":
@@ -86,6 +90,11 @@ def cmd_runs(cfg: dict, args) -> dict:
             drawn = runs.plot_curves(out, Path(args.plot), f"{args.name} ({root})")
             log(f"drew {', '.join(drawn)} by epoch into {args.plot}")
         return {"run": args.name, "out": str(out), "files": [str(f) for f in files], "plotted": drawn}
+    if args.action == "log":
+        uri = runs.newest_log(root, args.name)
+        sys.stdout.write(read_bytes(uri).decode(errors="replace"))
+        log(f"that was {uri}")
+        return {"log": uri}
     rows = runs.listing(root)
     if not rows:
         log(f"no runs in {root} (seqlab train --storage-path chooses where runs go)")
@@ -96,26 +105,37 @@ def cmd_runs(cfg: dict, args) -> dict:
 
 
 def cmd_tune(cfg: dict, args) -> dict:
-    from seqlab import provenance
+    from seqlab.console import story
     from seqlab.models import entry
-    from seqlab.storage import is_remote, join, staged_dir
-    from seqlab.tasks.predictor import model_label
-    from seqlab.train.driver import evaluate_test, init_ray, prepare
-    from seqlab.train.tracking import end_search, for_runs, start_search
-    from seqlab.tune.results import summarise, write_results, write_test_report
-    from seqlab.tune.search import check_searchable, check_unchanged, objective, run_search, search_settings
-    from seqlab.tune.study import open_study_storage, redact
+    from seqlab.storage import join
+    from seqlab.train.driver import prepare
+    from seqlab.tune.search import check_searchable, check_unchanged, objective, search_settings
+    from seqlab.tune.study import open_study_storage
 
-    dims = check_searchable(cfg["search"], cfg["model"].model)
-    metric, mode = objective(entry(cfg["model"].model).task, cfg["search"], cfg["train"])
-    if cfg["search"].study_storage and not cfg["search"].grid:
-        open_study_storage(cfg["search"].study_storage)  # unreachable: one line now, before Ray starts
-    # a search name reused with other settings: one line now, before Ray starts
-    check_unchanged(join(cfg["train"].resolved_storage(), cfg["search"].search_name),
-                    search_settings(cfg["data"], cfg["model"], cfg["train"], cfg["search"]))
-    prepared = prepare(cfg["data"], cfg["model"])
     train, search = cfg["train"], cfg["search"]
     storage = train.resolved_storage()
+    dims = check_searchable(search, cfg["model"].model)
+    metric, mode = objective(entry(cfg["model"].model).task, search, train)
+    if search.study_storage and not search.grid:
+        open_study_storage(search.study_storage)  # unreachable: one line now, before Ray starts
+    # a search name reused with other settings: one line now, before Ray starts
+    check_unchanged(join(storage, search.search_name), search_settings(cfg["data"], cfg["model"], train, search))
+    prepared = prepare(cfg["data"], cfg["model"])  # bad data is one line here, before a log is made
+    with story(join(storage, search.search_name), "tune", verbose=getattr(args, "verbose", False), search=True):
+        return _tune(cfg, args, prepared, dims, metric, mode, storage)
+
+
+def _tune(cfg: dict, args, prepared, dims: dict, metric: str, mode: str, storage: str) -> dict:
+    from seqlab import provenance
+    from seqlab.storage import is_remote, join, staged_dir
+    from seqlab.tasks.predictor import model_label
+    from seqlab.train.driver import evaluate_test, init_ray
+    from seqlab.train.tracking import end_search, for_runs, start_search
+    from seqlab.tune.results import summarise, write_results, write_test_report
+    from seqlab.tune.search import run_search
+    from seqlab.tune.study import redact
+
+    train, search = cfg["train"], cfg["search"]
     tracking = for_runs(train.tracking_uri, train.experiment, storage)
     if tracking is not None:  # the parent run, made here so that the trials' runs can name it
         tracking = start_search(tracking, join(storage, search.search_name), search.search_name,
@@ -133,7 +153,8 @@ def cmd_tune(cfg: dict, args) -> dict:
         best = write_results(summary, out_dir, metric, {"search": cfg["search"].search_name, "data": prepared.card,
                                                         "search_wall_time_s": round(wall, 1), **prov}, dims)
         log(f"search {cfg['search'].search_name}: {len(summary)} trials in {wall:.0f}s -> {results}/search.csv")
-        print(summary.drop(columns=["checkpoint"]).to_string(index=False), flush=True)
+        for line in summary.drop(columns=["checkpoint"]).to_string(index=False).splitlines():
+            log(f"  {line}")
         test = evaluate_test(best["checkpoint"], cfg["data"])
         write_test_report(out_dir, best, test, cfg, prov)
         card = Path(prepared.card["root"]) / "README.md"
@@ -280,6 +301,12 @@ def cmd_export(cfg: dict, args) -> dict:
     return info
 
 
+def add_verbose(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="show Ray's own output and every worker's here too (default: seqlab's progress and "
+                        "Ray's warnings that need you; all of it goes to logs/ in the run's folder either way)")
+
+
 def build_parser(model: str | None = None) -> argparse.ArgumentParser:
     """The parser of every subcommand; ``model`` picks whose options ``--help`` lists (default lstm)."""
     parser = argparse.ArgumentParser(prog="seqlab", epilog=EPILOG, description="Train, search, register, serve and "
@@ -296,16 +323,19 @@ def build_parser(model: str | None = None) -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train with Ray Train (data-parallel); resumes a run of the same name",
                        epilog=EPILOG)
     add_arguments(p, ["data", "model", "train"], model)
+    add_verbose(p)
     p.set_defaults(fn=cmd_train, sections=["data", "model", "train"])
 
-    p = sub.add_parser("runs", help="list the training runs under a storage path; copy (and plot) a run's TensorBoard "
-                                    "curves", description="List the runs under a storage path (a folder or s3:// "
-                                    "URI): task, model, epochs done, the last epoch's validation metrics, whether it "
-                                    "has TensorBoard curves. 'runs curves NAME' copies a run's curves here.")
+    p = sub.add_parser("runs", help="list the training runs under a storage path; copy (and plot) a run's "
+                                    "TensorBoard curves; print a run's log",
+                       description="List the runs under a storage path (a folder or s3:// URI): task, model, epochs "
+                                   "done, the last epoch's validation metrics, whether it has TensorBoard curves. "
+                                   "'runs curves NAME' copies a run's curves here; 'runs log NAME' prints the newest "
+                                   "log of a run or search.")
     storage_help = "folder or s3:// URI the runs are in (default: where seqlab train puts them: $SEQLAB_STORAGE, " \
                    "else $SEQLAB_HOME/runs)"
     p.add_argument("--storage-path", help=storage_help)
-    actions = p.add_subparsers(dest="action", metavar="[curves NAME]", title="action (optional)")
+    actions = p.add_subparsers(dest="action", metavar="[curves NAME | log NAME]", title="action (optional)")
     q = actions.add_parser("curves", help="copy a run's TensorBoard event files to a local folder; --plot draws them")
     q.add_argument("name", help="the run's name, as 'seqlab runs' lists it")
     q.add_argument("--storage-path", default=argparse.SUPPRESS, help=storage_help)
@@ -313,11 +343,16 @@ def build_parser(model: str | None = None) -> argparse.ArgumentParser:
                                  "tensorboard --logdir FOLDER")
     q.add_argument("--plot", metavar="PNG", help="also draw the train and validation curves, a panel per metric, "
                                                  "into this PNG file")
+    q = actions.add_parser("log", help="print the newest log of a run or search: all its command printed, Ray's "
+                                       "own output and the workers' included")
+    q.add_argument("name", help="the run's or search's name")
+    q.add_argument("--storage-path", default=argparse.SUPPRESS, help=storage_help)
     p.set_defaults(fn=cmd_runs, sections=[], action=None)
 
     p = sub.add_parser("tune", help="search LSTM width and dropout (or any --space) with Ray Tune + Optuna + ASHA",
                        epilog=EPILOG)
     add_arguments(p, ["data", "model", "train", "search"], model)
+    add_verbose(p)
     p.set_defaults(fn=cmd_tune, sections=["data", "model", "train", "search"])
 
     p = sub.add_parser("serve", help="serve registry models (or one checkpoint) over HTTP with Ray Serve")
@@ -406,6 +441,9 @@ def run(argv: list[str]) -> dict:
 def main(argv: list[str] | None = None, run_fn=None) -> None:
     """Run a command line (``run_fn``, default :func:`run`); bad input ends in one line and exit code 2."""
     argv = sys.argv[1:] if argv is None else argv
+    from seqlab import console
+
+    console.enable()  # a command run from a shell or a Ray job: Ray's output to the run's log file
     try:
         (run_fn or run)(argv)
     except SeqlabError as exc:

@@ -5,6 +5,7 @@ A run is a folder of the storage path that holds checkpoints (``epoch_NNN/``) or
 
     seqlab runs                                     # the runs under the default storage, one line each
     seqlab runs curves cfpb-lstm --plot curves.png  # its event files into ./cfpb-lstm-tensorboard, drawn
+    seqlab runs log cfpb-lstm                       # the newest log: everything its command printed, Ray's too
 """
 
 from __future__ import annotations
@@ -124,6 +125,20 @@ def download_curves(root: str, name: str, out: str | Path) -> list[Path]:
         raise SeqlabError(f"{out} exists and is not a folder; choose another --out")
     storage.download_dir(uri, out)
     return [out / f for f in found]
+
+
+def newest_log(root: str, name: str) -> str:
+    """The URI of the newest log file of run or search ``name`` (``<root>/<name>/logs/``, where
+    :mod:`seqlab.console` writes each command's whole output). An unknown name is a one-line error."""
+    uri = storage.join(root, name, "logs")
+    found = sorted(i.base_name for i in _entries(uri) if i.type == pa_fs.FileType.File and i.base_name.endswith(".log")
+                   ) if name and "/" not in name and name not in (".", "..") else []
+    if not found:
+        folders = sorted(i.base_name for i in _entries(root) if i.type == pa_fs.FileType.Directory)
+        logged = [f for f in folders if any(i.base_name.endswith(".log") for i in _entries(storage.join(root, f, "logs")))]
+        there = f"those with logs: {', '.join(logged)}" if logged else "none there has one"
+        raise SeqlabError(f"no log of a run or search named {name!r} under {root}; {there}")
+    return storage.join(uri, found[-1])  # the names start with the command and its UTC start time
 
 
 def plot_curves(folder: str | Path, png: str | Path, title: str) -> list[str]:

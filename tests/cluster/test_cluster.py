@@ -22,6 +22,7 @@ from seqlab_tools.cluster import LocalCluster, S3Server, processes
 pytestmark = [pytest.mark.ray, pytest.mark.cluster]
 ROOT = Path(__file__).resolve().parents[2]
 RUNS = "s3://seqlab/runs"
+EPOCHS = 2  # each fault hits epoch 2, after the checkpoint of epoch 1 (jobs/reliability.py runs 3)
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +45,7 @@ def cluster(s3, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def baseline(cluster):
-    out = faults.run_fault(cluster, "none", "baseline", RUNS)
+    out = faults.run_fault(cluster, "none", "baseline", RUNS, epochs=EPOCHS)
     assert out.status == "SUCCEEDED", out.logs[-3000:]
     return out
 
@@ -88,19 +89,19 @@ def test_train_job_uses_both_worker_nodes_and_s3(cluster, baseline, tmp_path):
     workers = {n["node_id"] for n in cluster.alive_nodes() if n["name"] != "head"}
     assert faults.worker_nodes(baseline.logs) == workers  # one train worker on each worker node
     assert "py_modules_files" in baseline.logs  # the submitted lib/seqlab ran, not an installed copy
-    assert baseline.epochs == 3 and baseline.resumed_from == [] and baseline.final["restarts"] == 0
-    assert faults.verify_checkpoints(f"{RUNS}/baseline") == {1: "ok", 2: "ok", 3: "ok"}
-    with local_dir(f"{RUNS}/baseline/epoch_003") as d:  # served models load straight from S3
+    assert baseline.epochs == 2 and baseline.resumed_from == [] and baseline.final["restarts"] == 0
+    assert faults.verify_checkpoints(f"{RUNS}/baseline") == {1: "ok", 2: "ok"}
+    with local_dir(f"{RUNS}/baseline/epoch_002") as d:  # served models load straight from S3
         model, tokenizer, meta = load_model(d)
-    assert meta["epoch"] == 2 and len(tokenizer) > 10
+    assert meta["epoch"] == 1 and len(tokenizer) > 10
     # rank 0's TensorBoard event files are copied next to the checkpoints; `seqlab runs` lists and fetches them
     assert runs.event_files(f"{RUNS}/baseline/tensorboard")
     row = next(r for r in runs.listing(RUNS) if r["name"] == "baseline")
-    assert row["epochs"] == 3 and row["curves"] >= 1 and "macro_f1" in row["validation"]
+    assert row["epochs"] == 2 and row["curves"] >= 1 and "macro_f1" in row["validation"]
     out = cli.run(["runs", "curves", "baseline", "--storage-path", RUNS, "--out", str(tmp_path / "tb")])
     acc = EventAccumulator(out["out"], size_guidance={"scalars": 0})
     acc.Reload()
-    assert [e.step for e in acc.Scalars("train/loss")] == [1, 2, 3] == [e.step for e in acc.Scalars("val/macro_f1")]
+    assert [e.step for e in acc.Scalars("train/loss")] == [1, 2] == [e.step for e in acc.Scalars("val/macro_f1")]
 
 
 def _same_metrics(a: dict, b: dict) -> None:
@@ -109,7 +110,7 @@ def _same_metrics(a: dict, b: dict) -> None:
 
 
 def test_killed_worker_resumes_from_the_last_checkpoint(cluster, baseline):
-    out = faults.run_fault(cluster, "kill-worker", "kill-worker", RUNS)
+    out = faults.run_fault(cluster, "kill-worker", "kill-worker", RUNS, epochs=EPOCHS)
     assert out.status == "SUCCEEDED", out.logs[-3000:]
     assert set(out.resumed_from) == {2} and out.final["restarts"] == 1  # restarted at epoch 2 from epoch 1
     assert out.epochs_repeated < 1
@@ -117,7 +118,7 @@ def test_killed_worker_resumes_from_the_last_checkpoint(cluster, baseline):
 
 
 def test_worker_node_leaving_is_replaced(cluster, baseline):
-    out = faults.run_fault(cluster, "stop-node", "stop-node", RUNS)
+    out = faults.run_fault(cluster, "stop-node", "stop-node", RUNS, epochs=EPOCHS)
     assert out.status == "SUCCEEDED", out.logs[-3000:]
     assert set(out.resumed_from) == {2} and out.final["restarts"] == 1
     assert {n["name"] for n in cluster.alive_nodes()} == {"head", "worker2", "worker3"}
@@ -125,26 +126,26 @@ def test_worker_node_leaving_is_replaced(cluster, baseline):
 
 
 def test_killed_driver_resumes_when_submitted_again(cluster, baseline):
-    out = faults.run_fault(cluster, "kill-driver", "kill-driver", RUNS)
+    out = faults.run_fault(cluster, "kill-driver", "kill-driver", RUNS, epochs=EPOCHS)
     assert len(out.jobs) == 2 and cluster.wait(out.jobs[0]) == "FAILED"
     assert out.status == "SUCCEEDED", out.logs[-3000:]
     assert min(out.resumed_from) >= 2  # the second job went on from a checkpoint, not from scratch
-    assert faults.verify_checkpoints(f"{RUNS}/kill-driver") == {1: "ok", 2: "ok", 3: "ok"}
+    assert faults.verify_checkpoints(f"{RUNS}/kill-driver") == {1: "ok", 2: "ok"}
     _same_metrics(out.final, baseline.final)
 
 
 def test_s3_restart_mid_run_loses_nothing(cluster, s3, baseline):
-    out = faults.run_fault(cluster, "restart-s3", "restart-s3", RUNS, s3=s3)
+    out = faults.run_fault(cluster, "restart-s3", "restart-s3", RUNS, epochs=EPOCHS, s3=s3)
     assert out.status == "SUCCEEDED", out.logs[-3000:]
     checked = faults.verify_checkpoints(f"{RUNS}/restart-s3")
-    assert checked[3] == "ok" and out.epochs == 3
+    assert checked[2] == "ok" and out.epochs == 2
     # a checkpoint cut short by the outage is refused, never resumed from
     for epoch in out.resumed_from:
         assert checked.get(epoch - 1) == "ok"
     _same_metrics(out.final, baseline.final)
 
 
-@pytest.mark.parametrize("backend,samples,stop_after", [("sqlite", 3, 2), ("postgresql", 3, 2)])
+@pytest.mark.parametrize("backend,samples,stop_after", [("sqlite", 2, 1), ("postgresql", 2, 1)])
 def test_interrupted_search_continues_its_optuna_study(cluster, tmp_path, request, backend, samples, stop_after):
     # the embedded default (SQLite) and a real PostgreSQL server (pgserver's binaries, on a Unix socket)
     study = f"sqlite:///{tmp_path}/study.db" if backend == "sqlite" else request.getfixturevalue("postgres")
@@ -200,21 +201,24 @@ def test_a_search_stopped_mid_trial_goes_on_with_asha_counting_epochs(cluster):
 
     import pandas as pd
 
-    out = faults.search_stopped_mid_trial(cluster, "mid-trial", RUNS, "s3://seqlab/results-mid", epochs=4)
+    out = faults.search_stopped_mid_trial(cluster, "mid-trial", RUNS, "s3://seqlab/results-mid", epochs=6)
     assert out["status"] == "SUCCEEDED", out["logs"][-3000:]
-    ckpts = out["checkpoints"]
-    assert sorted(ckpts) == [1, 2, 3, 4]
-    # epochs 1-2 come from the first job and were not trained again; 3-4 from the second
-    assert ckpts[2]["saved_at"] < out["stopped_at"] < ckpts[3]["saved_at"]
-    assert "resuming from epoch 3" in out["logs"]
+    ckpts, before = out["checkpoints"], out["at_stop"]
+    assert sorted(ckpts) == [1, 2, 3, 4, 5, 6]
+    last = max(before)  # the trial trains on while the stop takes effect: epoch 2, or a little further
+    assert 2 <= last < 6, sorted(before)
+    # the epochs of the first job were not trained again (the same checkpoints); the rest came from the second
+    assert all(ckpts[e]["saved_at"] == before[e]["saved_at"] < out["stopped_at"] for e in before)
+    assert all(ckpts[e]["saved_at"] > out["stopped_at"] for e in range(last + 1, 7))
+    assert f"resuming from epoch {last + 1}" in out["logs"]
     epochs = [r["epoch"] for r in out["results"]]
-    # after the restore the trial reported epochs 1-2 again, then 3-4: ASHA (whose rungs Tune does
-    # not save) saw each epoch at its own rung, as in an uninterrupted search
-    assert epochs[-4:] == [1, 2, 3, 4] and epochs[0] == 1
+    # after the restore the trial reported its earlier epochs again, then the rest: ASHA (whose rungs Tune
+    # does not save) saw each epoch at its own rung, as in an uninterrupted search
+    assert epochs[-6:] == [1, 2, 3, 4, 5, 6] and epochs[0] == 1
     table = pd.read_csv(io.BytesIO(storage.read_bytes("s3://seqlab/results-mid/cfpb-lstm/search.csv")))
     row = table[table["trial"] == out["trial"]].iloc[0]
-    assert row["epochs_run"] == 4 and row["best_epoch"] in (1, 2, 3, 4)
-    assert set(table["epochs_run"]) <= {1, 2, 4}  # ASHA stops a trial only at a rung: epochs 1, 2 (grace 1, rf 2)
+    assert row["epochs_run"] == 6 and row["best_epoch"] in range(1, 7)
+    assert set(table["epochs_run"]) <= {1, 2, 4, 6}  # ASHA stops a trial only at a rung: 1, 2, 4 (grace 1, rf 2)
 
 
 # ---- the README's cluster sequence, as a user types it (last: its Serve app holds CPUs the jobs above need) ----

@@ -190,3 +190,11 @@ def test_demo_runs_the_whole_path(ray_local, tmp_path):
     assert len(answers) == 3, done.stdout[-3000:]
     assert "a bad request gets HTTP 422: texts is empty" in done.stdout
     assert (tmp_path / "results" / "cfpb-lstm" / "test_metrics.md").exists()
+    # quiet by default: the story fits on a screen; Ray's own output (Tune's tables, the workers') is in the log
+    shown = done.stdout.splitlines() + done.stderr.splitlines()
+    assert len(shown) <= 50 and not any("Trial status" in line or " pid=" in line for line in shown), done.stdout
+    assert "[seqlab] trial 2/2 " in done.stdout and "[seqlab] epoch 1/1: train_loss " in done.stdout
+    log = done.stdout.splitlines()[-1].removeprefix("[seqlab] full log: ")
+    assert log.startswith(str(tmp_path / "runs")) and "/logs/pipeline-" in log
+    logged = Path(log).read_text()
+    assert "Trial status" in logged and "RayTrainWorker pid=" in logged

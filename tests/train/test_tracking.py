@@ -1,7 +1,9 @@
-"""MLflow tracking against a real store: SQLite files read back with MLflow's own client. (The train
-and tune jobs log through the same code on Ray: tests/jobs/test_ray_integration.py.)"""
+"""MLflow tracking against real stores: a SQLite file, and a real tracking server (``mlflow server``,
+started here) spoken to over its REST API, both read back with MLflow's own client. (The train and
+tune jobs log through the same code on Ray: tests/jobs/test_ray_integration.py.)"""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -11,6 +13,21 @@ from seqlab.train import tracking
 from seqlab.train.loop import RunSpec
 
 CARD = {"name": "tiny", "sha256": "ab" * 32, "licence": "CC0"}
+
+
+@pytest.fixture(scope="module")
+def mlflow_server(tmp_path_factory):
+    from seqlab_tools.cluster import MlflowServer
+
+    with MlflowServer(tmp_path_factory.mktemp("mlflow-server")) as server:
+        yield server
+
+
+@pytest.fixture(params=["sqlite", "server"])
+def store(request, tmp_path):
+    """``(tracking URI or None for the default SQLite next to the runs, storage folder)``."""
+    uri = request.getfixturevalue("mlflow_server").url if request.param == "server" else None
+    return uri, str(tmp_path)
 
 
 def spec(run_uri: str, name: str = "run-a") -> RunSpec:
@@ -35,8 +52,8 @@ def test_runs_in_a_local_folder_are_tracked_in_sqlite_next_to_them_and_s3_runs_o
     assert on_s3.uri == "sqlite:////tmp/x.db" and on_s3.artifacts == "s3://bucket/runs/mlflow-artifacts"
 
 
-def test_a_run_logs_params_curves_card_and_best_checkpoint_and_a_resumed_run_continues_it(tmp_path):
-    t = tracking.for_runs(None, "exp", str(tmp_path))
+def test_a_run_logs_params_curves_card_and_best_checkpoint_and_a_resumed_run_continues_it(store, tmp_path):
+    t = tracking.for_runs(*store[:1], "exp", store[1])
     s = spec(str(tmp_path / "run-a"))
     first = tracking.RunTracker(t, s)
     for i in range(2):
@@ -60,12 +77,14 @@ def test_a_run_logs_params_curves_card_and_best_checkpoint_and_a_resumed_run_con
     assert run.data.tags[tracking.BEST_TAG] == f"{s.run_uri}/epoch_002"
     assert run.data.tags[tracking.RUN_TAG] == s.run_uri
     assert "checkpoint_dir" not in run.data.metrics  # a path is a tag, not a number
-    card = tmp_path / "mlflow-artifacts" / run.info.run_id / "artifacts" / "data_card.json"
-    assert json.loads(card.read_text()) == CARD
+    card = c.download_artifacts(run.info.run_id, "data_card.json", str(tmp_path))
+    assert json.loads(Path(card).read_text()) == CARD
+    if t.uri.startswith("sqlite:"):  # beside the runs; a server keeps them where it was told
+        assert (tmp_path / "mlflow-artifacts" / run.info.run_id / "artifacts" / "data_card.json").exists()
 
 
-def test_a_search_is_a_parent_run_with_a_child_per_trial(tmp_path):
-    t = tracking.for_runs(None, "seqlab", str(tmp_path))
+def test_a_search_is_a_parent_run_with_a_child_per_trial(store, tmp_path):
+    t = tracking.for_runs(*store[:1], "seqlab", store[1])
     parent = tracking.start_search(t, str(tmp_path / "search"), "search", {"space.hidden": "lograndint[8, 64]"})
     assert tracking.start_search(t, str(tmp_path / "search"), "search", {}).parent_run_id == parent.parent_run_id
     for name, epochs in (("trial-1", 3), ("trial-2", 1)):  # trial-2: stopped by ASHA after one epoch

@@ -74,7 +74,7 @@ class Curves:
             upload_events(self.local, self.dest)
         except Exception as exc:  # noqa: BLE001  (curves must not stop training, whatever the store raised)
             warn_once(self, f"could not copy the TensorBoard event files to {self.dest}", exc,
-                      "training goes on, the next epoch tries again")
+                      "training goes on, the next epoch tries again; check the storage's credentials and space")
             return False
         return True
 

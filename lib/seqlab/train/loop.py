@@ -186,6 +186,7 @@ def train_loop_per_worker(config: dict) -> None:
     curves = Curves(spec.tensorboard_dir) if rank == 0 and spec.tensorboard_dir else None
     tracker = RunTracker(spec.tracking, spec) if rank == 0 and spec.tracking else None
 
+    started = time.perf_counter()
     for epoch in range(state.start_epoch, cfg.epochs):
         trained = train_epoch(model, task, train_split, optimizer, scaler, epoch=epoch, spec=spec, rank=rank,
                               world=world, device=device)
@@ -202,8 +203,11 @@ def train_loop_per_worker(config: dict) -> None:
             state.best = {"epoch": epoch + 1, **{k: v for k, v in metrics.items() if k.startswith("val_")}}
         if rank == 0:
             shown = " ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k.startswith("val_"))
-            print(f"[seqlab] epoch {epoch + 1}: train_loss {metrics['train_loss']:.4f} {shown} "
-                  f"({metrics['train_samples_per_s']:.0f} samples/s)", flush=True)
+            per_epoch = (time.perf_counter() - started) / (epoch + 1 - state.start_epoch)
+            left = cfg.epochs - epoch - 1
+            print(f"[seqlab] epoch {epoch + 1}/{cfg.epochs}: train_loss {metrics['train_loss']:.4f} {shown} "
+                  f"({metrics['train_samples_per_s']:.0f} samples/s, {per_epoch:.0f}s an epoch"
+                  f"{f'; about {per_epoch * left:.0f}s to go' if left else ''})", flush=True)
         if curves is not None:  # before the report: a trial that ASHA stops there keeps its last point
             curves.log(metrics, epoch)
         if tracker is not None:

@@ -181,7 +181,8 @@ class RunTracker:
                 if first or self.run_id is not None:  # after a failed open, the rest is dropped
                     fn()
             except Exception as exc:  # noqa: BLE001  (tracking must not stop training, whatever the store raised)
-                warn_once(self, f"MLflow tracking at {self.tracking.uri} failed", exc)
+                warn_once(self, f"MLflow tracking at {self.tracking.uri} failed", exc,
+                          "training goes on untracked; check --tracking-uri (--tracking-uri none turns it off)")
             finally:
                 first = False
                 self._jobs.task_done()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import typing
 
 import pyarrow.fs as pa_fs
@@ -23,6 +24,7 @@ from seqlab.tasks import make_task
 from seqlab.train.driver import Prepared, fit
 from seqlab.train.tracking import Tracking
 from seqlab.tune import space
+from seqlab.tune.progress import TrialStory
 from seqlab.tune.study import PersistentOptunaSearch, open_study_storage, redact, study_counts, study_storage
 
 
@@ -208,7 +210,10 @@ def run_search(prepared: Prepared, model_cfg: ModelConfig, train_cfg: TrainConfi
                 metric=metric, mode=mode, max_concurrent_trials=cfg.max_concurrent, **strategy,
                 trial_name_creator=namer, trial_dirname_creator=namer,
             ),
-            run_config=tune.RunConfig(name=cfg.search_name, verbose=1, **ray_storage(storage)),
+            # Tune's status tables go to the log; TrialStory tells each trial on the terminal (seqlab.console)
+            run_config=tune.RunConfig(name=cfg.search_name, verbose=1, **ray_storage(storage), callbacks=[
+                TrialStory(math.prod(len(d.values) for d in dims.values()) if grid else cfg.num_samples,
+                           train_cfg.epochs, metric, mode, cfg.max_concurrent or cfg.num_samples)]),
         )
         fs.create_dir(path)
         with fs.open_output_stream(f"{path}/seqlab_search.json") as f:
