@@ -130,10 +130,9 @@ class Story:
         text = self.pick(line)
         if text is None:
             return
-        if self._bar:  # the line goes above the bar, which is drawn again under it
-            self._write("\r\x1b[K" + text + "\n" + self._bar)
-        else:
-            self._write(text + "\n")
+        # the line takes the bar's place; the next step line draws it again
+        self._write(("\r\x1b[K" if self._bar else "") + text + "\n")
+        self._bar = ""
 
     # ---- plumbing ----
 
