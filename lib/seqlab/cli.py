@@ -56,9 +56,10 @@ def cmd_train(cfg: dict, args) -> dict:
     from seqlab.tune.study import redact
 
     train = cfg["train"]
+    storage = train.resolved_storage()
     prepared = prepare(cfg["data"], cfg["model"])  # bad data is one line here, before a log is made
-    tracking = for_runs(train.tracking_uri, train.experiment, train.resolved_storage())
-    with story(join(train.resolved_storage(), train.name), "train", verbose=getattr(args, "verbose", False)):
+    tracking = for_runs(train.tracking_uri, train.experiment, storage)
+    with story(join(storage, train.name), "train", verbose=args.verbose):
         init_ray()
         t0 = time.perf_counter()
         result = fit(prepared, cfg["model"], train, tracking=tracking)
@@ -121,7 +122,7 @@ def cmd_tune(cfg: dict, args) -> dict:
     # a search name reused with other settings: one line now, before Ray starts
     check_unchanged(join(storage, search.search_name), search_settings(cfg["data"], cfg["model"], train, search))
     prepared = prepare(cfg["data"], cfg["model"])  # bad data is one line here, before a log is made
-    with story(join(storage, search.search_name), "tune", verbose=getattr(args, "verbose", False), search=True):
+    with story(join(storage, search.search_name), "tune", verbose=args.verbose, search=True):
         return _tune(cfg, args, prepared, dims, metric, mode, storage)
 
 

@@ -64,7 +64,7 @@ class Story:
 
     A thread follows the log file as it grows (a file, not a pipe: a child process that inherited the
     descriptor can write to it for as long as it lives without ever blocking) and passes each line
-    through :meth:`show`.
+    through :meth:`route`.
     """
 
     def __init__(self, log_path: Path, *, verbose: bool = False, search: bool = False):
@@ -109,7 +109,7 @@ class Story:
             per_step = (now - first_t) / (done - first_done)
             left = per_step * (total - done) + (epochs - epoch) * (self._epoch_s or per_step * total)
             eta = f" ETA {duration(left)}"
-            if done == total or epoch + 1 in self._epoch_start:
+            if done == total:  # a whole epoch measured: the later epochs' estimate
                 self._epoch_s = per_step * total
         filled = int(20 * done / max(total, 1))
         return f"epoch {epoch}/{epochs} [{'#' * filled}{'.' * (20 - filled)}] {done}/{total} loss {step[5]}{eta}"

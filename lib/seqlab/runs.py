@@ -51,6 +51,11 @@ def _runs(root: str) -> dict[str, tuple[list[str], bool]]:
     return {name: layout for name, layout in layouts.items() if layout[0] or layout[1]}
 
 
+def _plain_name(name: str) -> bool:
+    """A run or search name that names one folder of the storage path (not a path, not . or ..)."""
+    return bool(name) and "/" not in name and name not in (".", "..")
+
+
 def run_names(root: str) -> list[str]:
     """The names of the runs under the storage path ``root``, sorted."""
     return list(_runs(root))
@@ -112,7 +117,7 @@ def download_curves(root: str, name: str, out: str | Path) -> list[Path]:
     """Copy the event files of run ``name`` (``<root>/<name>/tensorboard/``) into the local folder ``out``;
     the files copied. An unknown run or one without curves is a one-line error."""
     uri = storage.join(root, name, "tensorboard")
-    found = event_files(uri) if name and "/" not in name and name not in (".", "..") else []
+    found = event_files(uri) if _plain_name(name) else []
     if not found:
         names = run_names(root)
         if name not in names:
@@ -132,7 +137,7 @@ def newest_log(root: str, name: str) -> str:
     :mod:`seqlab.console` writes each command's whole output). An unknown name is a one-line error."""
     uri = storage.join(root, name, "logs")
     found = sorted(i.base_name for i in _entries(uri) if i.type == pa_fs.FileType.File and i.base_name.endswith(".log")
-                   ) if name and "/" not in name and name not in (".", "..") else []
+                   ) if _plain_name(name) else []
     if not found:
         folders = sorted(i.base_name for i in _entries(root) if i.type == pa_fs.FileType.Directory)
         logged = [f for f in folders if any(i.base_name.endswith(".log") for i in _entries(storage.join(root, f, "logs")))]

@@ -57,11 +57,16 @@ class TrialStory(Callback):
             self._say(f"{self._label(trial)} epoch {result.get('epoch', '?')}/{self.epochs}: "
                       f"{self.metric} {result[self.metric]:.4f}")
 
-    def on_trial_complete(self, iteration, trials, trial, **info):
-        result = self.last.get(trial.trial_id, {})
+    def _ended(self, trial) -> float:
+        """Count a trial as ended; how long it ran while this driver watched."""
         took = time.monotonic() - self.started.get(trial.trial_id, time.monotonic())
         self.durations.append(took)
         self.done += 1
+        return took
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        result = self.last.get(trial.trial_id, {})
+        took = self._ended(trial)
         epoch = result.get("epoch")
         how = "finished" if epoch == self.epochs else f"stopped by ASHA after epoch {epoch}"
         value = result.get(self.metric)
@@ -72,8 +77,7 @@ class TrialStory(Callback):
                   + (f": {self.metric} {value:.4f}" if value is not None else "") + self._standing())
 
     def on_trial_error(self, iteration, trials, trial, **info):
-        self.durations.append(time.monotonic() - self.started.get(trial.trial_id, time.monotonic()))
-        self.done += 1
+        self._ended(trial)
         self._say(f"{self._label(trial)} failed; its error is in the full log and in "
                   f"{getattr(trial, 'error_file', None) or 'its trial folder'}" + self._standing())
 
