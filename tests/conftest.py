@@ -107,6 +107,18 @@ def pytest_xdist_make_scheduler(config, log):
     return GroupScheduling(config, log)
 
 
+# The Ray group is the suite's critical path: the other process yields it the CPU (a higher nice value,
+# set once, when that process runs its first test; its children inherit it). Its tests' time limits
+# allow for that.
+NICE = int(os.environ.get("SEQLAB_TEST_NICE", "5"))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    if os.environ.get("PYTEST_XDIST_WORKER") and group_of(item.nodeid) is None and os.nice(0) < NICE:
+        os.nice(NICE - os.nice(0))
+
+
 def pytest_collection_modifyitems(config, items):
     """The cluster tests (``ray start``) before any local instance when one process runs them all; a
     Ray test outside its group's files would run beside another Ray instance: refused."""

@@ -72,7 +72,7 @@ def test_step_lines_become_a_progress_bar_with_an_eta_on_a_terminal(tmp_path):
 
 def _run(code: str, *args: str, **env) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", textwrap.dedent(code), *args], capture_output=True, text=True,
-                          check=False, timeout=120, env={**os.environ, **env})
+                          check=False, timeout=300, env={**os.environ, **env})
 
 
 STORY = """
@@ -117,7 +117,7 @@ def test_an_unexpected_error_still_reaches_the_terminal_with_its_traceback(tmp_p
 
 def test_a_bad_flag_is_one_line_before_anything_is_logged(tmp_path):
     done = subprocess.run([sys.executable, "-m", "seqlab.cli", "train", "--epochs", "0",
-                           "--storage-path", str(tmp_path)], capture_output=True, text=True, timeout=120)
+                           "--storage-path", str(tmp_path)], capture_output=True, text=True, timeout=300)
     assert done.returncode == 2 and done.stderr.strip().startswith("seqlab: error: ") and len(
         done.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "logs").exists()

@@ -112,7 +112,7 @@ def test_study_storage_on_postgresql_and_a_clear_error_when_unreachable(postgres
     import sys
 
     out = subprocess.run([sys.executable, "-m", "seqlab.cli", "tune", "--dataset", "cfpb", "--study-storage",
-                          "postgresql://u:secret@127.0.0.1:1/x"], capture_output=True, text=True, timeout=120)
+                          "postgresql://u:secret@127.0.0.1:1/x"], capture_output=True, text=True, timeout=300)
     assert out.returncode == 2 and out.stdout == ""  # refused before Ray starts (it would log its start-up)
     assert out.stderr.startswith("seqlab: error: cannot open the Optuna study storage postgresql://u:***@")
     assert out.stderr.count("\n") == 1 and "secret" not in out.stderr

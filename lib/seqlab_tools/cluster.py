@@ -129,7 +129,7 @@ class S3Server:
         return {"AWS_ENDPOINT_URL": self.endpoint, "AWS_ACCESS_KEY_ID": self.access_key,
                 "AWS_SECRET_ACCESS_KEY": self.secret_key, "AWS_REGION": "us-east-1"}
 
-    def start(self, timeout: float = 60) -> S3Server:
+    def start(self, timeout: float = 120) -> S3Server:
         (self.root / "data").mkdir(parents=True, exist_ok=True)
         identities = self.root / "s3.json"  # without identities SeaweedFS refuses UploadPart
         identities.write_text(json.dumps({"identities": [{
@@ -173,7 +173,7 @@ class S3Server:
             self.proc.wait()
         self.proc = None
 
-    def restart(self, timeout: float = 60) -> None:
+    def restart(self, timeout: float = 120) -> None:
         self.stop()
         self.start(timeout)
 
@@ -197,7 +197,7 @@ class MlflowServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 120) -> MlflowServer:
+    def start(self, timeout: float = 300) -> MlflowServer:
         self.root.mkdir(parents=True, exist_ok=True)
         cmd = [_bin("mlflow"), "server", "--backend-store-uri", f"sqlite:///{self.root / 'mlflow.db'}",
                "--artifacts-destination", str(self.root / "artifacts"), "--host", "127.0.0.1",

@@ -130,7 +130,7 @@ def test_pool_in_a_ray_driver_exits_quietly():
         "ray.shutdown()\n")
     lib = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(molecules_mod.__file__)))))
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([lib, os.environ.get("PYTHONPATH", "")]))
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, env=env)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().endswith("['CCO', None]")
     assert "SIGTERM" not in done.stderr, done.stderr
