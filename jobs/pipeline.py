@@ -1,12 +1,14 @@
-"""The main job, end to end: data, Ray Train, Ray Tune + Optuna, test figures, Ray Serve, one HTTP request.
+"""The main job, end to end: data, a classical baseline, Ray Train, Ray Tune + Optuna, test figures, Ray Serve,
+one HTTP request.
 
     python jobs/pipeline.py            # about 10 minutes on 2 CPU cores, local Ray started here (make demo)
     python jobs/pipeline.py --full     # full-size search
     ray job submit --working-dir . --runtime-env jobs/runtime_env.yaml -- python jobs/pipeline.py
 
-It puts library pieces together: ``seqlab data``, ``seqlab train``, ``seqlab tune``, ``seqlab
-registry promote``, ``seqlab serve``, then a request over HTTP. Every option of those commands
-applies (``--help``).
+It puts library pieces together: ``seqlab data``, ``seqlab train`` (the TF-IDF + linear SVM
+baseline, then the LSTM), ``seqlab tune``, ``seqlab registry promote``, ``seqlab serve``, then a
+request over HTTP. Every option of those commands applies (``--help``); the baseline keeps its own
+defaults.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import urllib.request
 
 from seqlab import registry
 from seqlab.cli import add_verbose, cmd_data, cmd_train, cmd_tune, log, main
-from seqlab.config import add_arguments, chosen_model, from_arguments
+from seqlab.config import ModelConfig, add_arguments, chosen_model, from_arguments
 from seqlab.console import story
 from seqlab.errors import SeqlabError
 from seqlab.serve.app import start
@@ -85,6 +87,9 @@ def run(argv: list[str]) -> dict:
     # settings resume (or reuse) the finished ones.
     settings = {s: dataclasses.asdict(cfg[s]) for s in SECTIONS}
     tag = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
+    # the baseline: the same data and run settings, the TF-IDF + linear SVM model with its defaults
+    cfg["baseline"] = {**cfg, "model": ModelConfig(model="tfidf-linear"),
+                       "train": dataclasses.replace(cfg["train"], name=f"{cfg['train'].name}-tfidf-linear-{tag}")}
     cfg["train"] = dataclasses.replace(cfg["train"], name=f"{cfg['train'].name}-{tag}")
     cfg["search"] = dataclasses.replace(cfg["search"], search_name=f"{cfg['search'].search_name}-{tag}")
     # one log for the whole demo, in its training run's folder
@@ -93,17 +98,19 @@ def run(argv: list[str]) -> dict:
 
 
 def _stages(cfg: dict, args, t0: float) -> dict:
-    log("1/5 data")
+    log("1/6 data")
     cmd_data(cfg, args)
-    log(f"2/5 train ({cfg['train'].num_workers} workers, {cfg['train'].epochs} epochs)")
+    log("2/6 baseline: TF-IDF of character n-grams + linear SVM (scikit-learn, one pass)")
+    baseline = cmd_train(cfg["baseline"], args)
+    log(f"3/6 train ({cfg['train'].num_workers} workers, {cfg['train'].epochs} epochs)")
     trained = cmd_train(cfg, args)
-    log(f"3/5 search ({cfg['search'].num_samples} trials, Optuna TPE + ASHA)")
+    log(f"4/6 search ({cfg['search'].num_samples} trials, Optuna TPE + ASHA)")
     tuned = cmd_tune(cfg, args)
     opts = serve_options(args)
     card = registry.promote(str(tuned["out_dir"]), "demo-cfpb-lstm", opts.registry or registry.default_root())
-    log(f"4/5 promote the best trial as {card['name']}:{card['version']} and serve it")
+    log(f"5/6 promote the best trial as {card['name']}:{card['version']} and serve it")
     url = start([f"{card['name']}:{card['version']}"], opts)
-    log(f"5/5 POST {url}/v1/classify")
+    log(f"6/6 POST {url}/v1/classify")
     status, answer = http_json("POST", f"{url}/v1/classify", {"texts": DEMO_EXAMPLES})
     if status != 200:
         raise SeqlabError(f"the served model answered HTTP {status}: {answer}")
@@ -112,13 +119,14 @@ def _stages(cfg: dict, args, t0: float) -> dict:
         log(f"  {pred['label']!r} (p={top:.2f})  <- {text[:70]}...")
     bad_status, bad = http_json("POST", f"{url}/v1/classify", {"texts": []})
     log(f"a bad request gets HTTP {bad_status}: {bad.get('error')}")
-    log(f"done in {time.perf_counter() - t0:.0f}s: train run test macro-F1 {trained['test']['macro_f1']:.4f}; "
-        f"tuned test macro-F1 {tuned['test']['macro_f1']:.4f}; results in {tuned['out_dir']}")
+    log(f"done in {time.perf_counter() - t0:.0f}s: test macro-F1 of the baseline (TF-IDF + linear SVM) "
+        f"{baseline['test']['macro_f1']:.4f}, the train run {trained['test']['macro_f1']:.4f}, the tuned LSTM "
+        f"{tuned['test']['macro_f1']:.4f}; results in {tuned['out_dir']}")
     if not args.keep_serving:
         from ray import serve
 
         serve.shutdown()
-    return {"answer": answer, "bad_status": bad_status, "tuned": tuned, "trained": trained}
+    return {"answer": answer, "bad_status": bad_status, "tuned": tuned, "trained": trained, "baseline": baseline}
 
 
 if __name__ == "__main__":

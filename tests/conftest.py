@@ -66,11 +66,16 @@ def tiny_checkpoint(path, name: str = "lstm", labels=("billing", "loans", "other
         tok = SmilesTokenizer.build(["CCO", "c1ccccc1Cl", "CC(N)C(=O)O", "C[C@@H](N)O", "CC(=O)Oc1ccccc1C(=O)O"])
     elif spec.tokenizer == "char":
         tok = CharTokenizer.build(TINY_TEXTS)
+    elif spec.tokenizer == "ngrams":
+        from seqlab.tokenizers.ngrams import NgramTokenizer
+
+        tok = NgramTokenizer.build(TINY_TEXTS, min_df=1)
     else:
         tok = WordTokenizer.build(TINY_TEXTS, max_size=100, min_freq=1, max_len=20)
     torch.manual_seed(seed)
     options = TINY[name] if options is None else options
-    kwargs = {"dropout": 0.0, **({"max_len": 20} if spec.takes_max_len else {}), **options}
+    kwargs = {**({"dropout": 0.0} if "dropout" in spec.options() else {}),
+              **({"max_len": 20} if spec.takes_max_len else {}), **options}
     model = build_model(name, vocab_size=len(tok), num_classes=len(labels), **kwargs)
     meta = {"task": spec.task, "model": {"name": name, "kwargs": kwargs}, "labels": list(labels),
             "vocab_size": len(tok), "epoch": 2, "data": {"name": "tiny", "sha256": "0" * 64},
@@ -134,6 +139,9 @@ def ray_local():
     """One real local Ray instance (2 CPUs) for every integration test."""
     import ray
 
+    # Ray's workers at nice 0, as init_ray and cluster.yaml start them (Ray's default is 15, below the
+    # pytest process that runs the other tests; see NICE)
+    os.environ["RAY_worker_niceness"] = "0"
     # the dashboard serves the State API, which Train V2 needs to release finished trials' resources
     ray.init(num_cpus=2, log_to_driver=True)
     yield ray

@@ -39,6 +39,7 @@ CASES = {  # test id -> (model, options): every model of MODELS but the transfor
     "smiles-ae": ("smiles-ae", {"hidden": 16, "hidden2": 8, "latent": 4}),
     "smiles-vae": ("smiles-vae", {"embed_dim": 8, "hidden": 16, "latent": 4, "word_dropout": 0.0}),
     "smiles-rnn": ("smiles-rnn", {"embed_dim": 8, "hidden": 16, "num_layers": 2}),
+    "tfidf-linear": ("tfidf-linear", {}),
 }
 TRANSFORMERS = ("minilm", "sentence-minilm")
 FRESH = ([6, 1, 13, 2], [1, 2], [8], [1, 1, 1])  # batch sizes and lengths neither traced nor checked at export

@@ -21,7 +21,8 @@ SMALL = {"lstm": {"embed_dim": 8, "hidden": 8}, "lstm-stacked": {"embed_dim": 8,
          "lstm-ca-feat": {"embed_dim": 8, "hidden": 8}, "td-lstm": {"embed_dim": 8, "hidden": 8},
          "sentence-lstm": {"embed_dim": 8, "hidden": 8}, "sentence-cnn": {"embed_dim": 8, "filters": 8},
          "sentence-minilm": {}, "smiles-vae": {"embed_dim": 8, "hidden": 16, "latent": 4, "word_dropout": 0.0},
-         "smiles-rnn": {"embed_dim": 8, "hidden": 16}, "smiles-ae": {"hidden": 16, "hidden2": 8}}
+         "smiles-rnn": {"embed_dim": 8, "hidden": 16}, "smiles-ae": {"hidden": 16, "hidden2": 8},
+         "tfidf-linear": {"min_df": 1}}
 MOLECULES = ["CCO", "c1ccccc1Cl", "CC(N)C(=O)O", "C[C@@H](N)O"]
 # entity models: a mention (start, end characters) in each text
 SPANS = [(9, 13), (3, 7), (0, 4), (11, 14)]
@@ -40,6 +41,10 @@ def tokenizer_for(kind: str):
         from seqlab.tokenizers.smiles import SmilesTokenizer
 
         return SmilesTokenizer.build(MOLECULES)
+    if kind == "ngrams":
+        from seqlab.tokenizers.ngrams import NgramTokenizer
+
+        return NgramTokenizer.build(TEXTS, min_df=1)
     from seqlab.tokenizers.wordpiece import WordPieceTokenizer
 
     return WordPieceTokenizer.pretrained(max_len=20)
@@ -62,7 +67,8 @@ def test_every_model(name, tmp_path):
     batch = task.collate(split, np.arange(len(split)))
     torch.manual_seed(0)
     sizes = {"max_len": 12} if spec.takes_max_len else {}
-    model = build_model(name, vocab_size=len(tok), num_classes=len(labels), dropout=0.0, **sizes, **SMALL[name])
+    sizes |= {"dropout": 0.0} if "dropout" in spec.options() else {}
+    model = build_model(name, vocab_size=len(tok), num_classes=len(labels), **sizes, **SMALL[name])
 
     out = logits(task.forward(model, batch))
     b, t = batch["tokens"].shape
@@ -77,7 +83,7 @@ def test_every_model(name, tmp_path):
     after = task.loss(task.forward(model, batch), batch)
     assert after < before
 
-    meta = {"task": spec.task, "model": {"name": name, "kwargs": {"dropout": 0.0, **sizes, **SMALL[name]}}, "labels": labels,
+    meta = {"task": spec.task, "model": {"name": name, "kwargs": {**sizes, **SMALL[name]}}, "labels": labels,
             "vocab_size": len(tok), "epoch": 0, "metrics": {}}
     checkpoint.save(tmp_path, model=model, optimizer=opt, meta=meta, tokenizer=tok.to_dict())
     loaded, tok2, meta2 = checkpoint.load_model(tmp_path)

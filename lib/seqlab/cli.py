@@ -109,10 +109,11 @@ def cmd_tune(cfg: dict, args) -> dict:
     from seqlab.console import story
     from seqlab.models import entry
     from seqlab.storage import join
-    from seqlab.train.driver import prepare
+    from seqlab.train.driver import one_pass, prepare
     from seqlab.tune.search import check_searchable, check_unchanged, objective, search_settings
     from seqlab.tune.study import open_study_storage
 
+    cfg = {**cfg, "train": one_pass(cfg["model"], cfg["train"])}
     train, search = cfg["train"], cfg["search"]
     storage = train.resolved_storage()
     dims = check_searchable(search, cfg["model"].model)

@@ -75,7 +75,8 @@ class DataConfig:
 class ModelConfig:
     """The model and its options; an option left out takes the builder's default (``seqlab models``)."""
 
-    model: str = opt("lstm", "model name (seqlab models): lstm, lstm-stacked, cnn, minilm, char-lstm; entity "
+    model: str = opt("lstm", "model name (seqlab models): lstm, lstm-stacked, cnn, minilm, char-lstm, tfidf-linear "
+                             "(the classical baseline); entity "
                              "mentions: lstm-ca, lstm-ca-feat, td-lstm, sentence-lstm, sentence-cnn, sentence-minilm; "
                              "molecules: smiles-ae, smiles-vae, smiles-rnn")
     embeddings: str = opt("random", "initial word vectors: random, spacy (en_core_web_md) or word2vec "

@@ -537,6 +537,10 @@ def tokenizer_section(tokenizer, meta: dict, folder: Path, hf: bool) -> dict:
     if "tokenizer.json" in section["files"]:
         section["load"] = "tokenizers.Tokenizer.from_file('tokenizer.json'): the same ids as seqlab"
     section["seqlab_tokenizer.json"] = "seqlab's own schema: `vocab` lists the tokens, a token's id is its position"
+    if section["kind"] == "ngrams":
+        section["ids"] = ("a text's input is the ids of its n-grams, sorted, each repeated as often as it occurs: "
+                          "sklearn CountVectorizer(analyzer, ngram_range, lowercase=True, vocabulary=vocab[1:]) counts, "
+                          "id = column + 1; a text with none is [0]")
     if meta["task"] in ("generate", "molecule"):
         section["special_ids"] = {token: i for i, token in enumerate(tokenizer.vocab[:4])}  # <pad> <unk> <bos> <eos>
     return section

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -189,6 +190,8 @@ def test_demo_runs_the_whole_path(ray_local, tmp_path):
     answers = [line for line in done.stdout.splitlines() if "(p=" in line and "<- " in line]
     assert len(answers) == 3, done.stdout[-3000:]
     assert "a bad request gets HTTP 422: texts is empty" in done.stdout
+    assert re.search(r"test macro-F1 of the baseline \(TF-IDF \+ linear SVM\) 0\.\d{4}, the train run 0\.\d{4}, "
+                     r"the tuned LSTM 0\.\d{4}", done.stdout), done.stdout[-3000:]
     assert (tmp_path / "results" / "cfpb-lstm" / "test_metrics.md").exists()
     # quiet by default: the story fits on a screen; Ray's own output (Tune's tables, the workers') is in the log
     shown = done.stdout.splitlines() + done.stderr.splitlines()

@@ -24,6 +24,8 @@ RUNS = {
                "--batch-size", "8"],
     "char-lstm": ["--dataset", "drugs-condition", "--model", "char-lstm", "--conditional", "true", "--limit", "40",
                   "--max-len", "64", "--hidden", "32"],
+    # the baseline: fitted by scikit-learn in one pass on one worker, whatever --num-workers says
+    "tfidf-linear": ["--dataset", "drugs-condition", "--model", "tfidf-linear", "--limit", "120"],
 }
 
 
@@ -56,6 +58,9 @@ def test_every_model_trains_with_two_workers(trained, storage, name):
         assert meta["task"] == "classify" and 0 <= out["test"]["macro_f1"] <= 1
         preds = TextClassifier(ckpt).predict(["this made everything worse", "great, it worked"])
         assert preds[0]["label"] in meta["labels"] and abs(sum(preds[0]["probabilities"].values()) - 1) < 1e-3
+    if name == "tfidf-linear":
+        assert set(meta["metrics"]) >= {"c", "temperature"} and meta["train"]["num_workers"] == 1
+        assert json.loads((ckpt / "seqlab_tokenizer.json").read_text())["kind"] == "ngrams"
     if name == "cnn-word2vec":
         assert meta["data"]["embeddings"]["source"] == "word2vec" and meta["data"]["embeddings"]["coverage"] > 0.3
     if name == "minilm":
@@ -94,6 +99,15 @@ def test_width_dropout_search_runs_for_each_lstm_model(ray_local, storage, tmp_p
     if model == "char-lstm":
         assert out["out_dir"].name == "drugs-condition-acne-char-lstm"
         assert "test nats per char" in (out["out_dir"] / "test_metrics.md").read_text()
+
+
+def test_a_search_over_the_baselines_c_ranks_its_trials(ray_local, storage, tmp_path):
+    out = run(["tune", "--model", "tfidf-linear", *RUNS["tfidf-linear"][4:], "--space", "c=grid[0.1, 1]",
+               "--search-name", "search-tfidf", "--storage-path", str(storage), "--results-dir", str(tmp_path)])
+    table = pd.read_csv(out["out_dir"] / "search.csv")
+    assert sorted(table["c"]) == [0.1, 1.0] and set(table["status"]) == {"ok"}
+    best = json.loads((out["out_dir"] / "best.json").read_text())
+    assert best["val_macro_f1"] == table["val_macro_f1"].max() and 0 <= out["test"]["macro_f1"] <= 1
 
 
 def test_search_refuses_a_model_without_an_lstm(ray_local, storage, tmp_path):

@@ -26,7 +26,7 @@ from seqlab.errors import SeqlabError
 class Entry:
     target: str  # "module:callable"
     task: str  # "classify", "generate", "entity" or "molecule" (seqlab.tasks.TASKS)
-    tokenizer: str  # "word", "char", "wordpiece" or "smiles" (seqlab.tokenizers.TOKENIZERS)
+    tokenizer: str  # "word", "char", "wordpiece", "smiles" or "ngrams" (seqlab.tokenizers.TOKENIZERS)
     summary: str
     lr: float = 2e-3  # AdamW learning rate when --lr is not given
     features: bool = False  # takes the hand-made mention features of seqlab.data.features
@@ -48,6 +48,11 @@ class Entry:
         return "max_len" in inspect.signature(self.builder).parameters
 
     @property
+    def fitted(self) -> bool:
+        """It is fitted in one pass (scikit-learn), on one worker, not trained by epochs."""
+        return getattr(self.builder, "fitted", False)
+
+    @property
     def takes_vectors(self) -> bool:
         """It has a word embedding layer that can start from pre-trained vectors (``--embeddings``)."""
         return "vectors" in inspect.signature(self.builder).parameters
@@ -58,6 +63,9 @@ MODELS: dict[str, Entry] = {
                   "LSTM classifier, max-pooled or last state (write-ups 001, 002)"),
     "lstm-stacked": Entry("seqlab.models.lstm:lstm_stacked", "classify", "word",
                           "two stacked LSTMs of 50 and 20 units (write-up 002)"),
+    # the ten-second baseline beside every text table: fitted by scikit-learn, served as a torch module
+    "tfidf-linear": Entry("seqlab.models.linear:TfidfLinear", "classify", "ngrams",
+                          "TF-IDF of character (or word) n-grams + linear SVM: the classical baseline"),
     "cnn": Entry("seqlab.models.cnn:CNNClassifier", "classify", "word",
                  "1D-CNN over word embeddings, 3 x Conv1D(128, 5) (write-up 000)"),
     "minilm": Entry("seqlab.models.bert:MiniLMClassifier", "classify", "wordpiece",
@@ -126,6 +134,14 @@ OPTIONS: dict[str, Option] = {
     "beta": Option("final KL weight", low=0),
     "anneal_steps": Option("steps over which the KL weight rises from 0 to beta", low=0),
     "free_bits": Option("least KL (nats) each latent dimension is charged", low=0),
+    "analyzer": Option("n-grams of characters within words (char_wb), across them (char), or of words",
+                       choices=("char_wb", "char", "word")),
+    "ngram_min": Option("shortest n-gram", low=1),
+    "ngram_max": Option("longest n-gram", low=1),
+    "min_df": Option("least number of training texts an n-gram must occur in", low=1),
+    "max_features": Option("keep the most frequent n-grams only (0 = all)", low=0),
+    "c": Option("the SVM's C, inverse regularisation (0 = pick from 0.03-3 on the validation split)", low=0),
+    "sublinear_tf": Option("weigh a count n as 1 + ln(n)"),
 }
 
 

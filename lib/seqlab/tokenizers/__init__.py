@@ -7,6 +7,7 @@ and a JSON-able ``to_dict`` whose ``kind`` names its class; :func:`from_dict` re
     chars      CharTokenizer: characters with <bos>/<eos>, for the char-level generator
     smiles     SmilesTokenizer: chemical tokens of SMILES (Cl, [nH], %10 stay whole)
     wordpiece  WordPieceTokenizer: all-MiniLM-L6-v2's own WordPiece
+    ngrams     NgramTokenizer: the counted n-grams of the TF-IDF baseline (scikit-learn's analysers)
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ def ragged(seqs: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
 TOKENIZERS: dict[str, str] = {"word": "seqlab.tokenizers.words:WordTokenizer",
                               "char": "seqlab.tokenizers.chars:CharTokenizer",
                               "wordpiece": "seqlab.tokenizers.wordpiece:WordPieceTokenizer",
-                              "smiles": "seqlab.tokenizers.smiles:SmilesTokenizer"}
+                              "smiles": "seqlab.tokenizers.smiles:SmilesTokenizer",
+                              "ngrams": "seqlab.tokenizers.ngrams:NgramTokenizer"}
 
 
 def from_dict(d: dict):

@@ -82,7 +82,16 @@ def check_task(task: str, model: str, prepared: PreparedData) -> None:
                       f"brat folder, or a table with text, start, end, label")
 
 
-def build_tokenizer(kind: str, texts: pd.Series, data_cfg: DataConfig):
+def build_tokenizer(kind: str, texts: pd.Series, data_cfg: DataConfig, model_cfg: ModelConfig | None = None):
+    if kind == "ngrams":  # the TF-IDF baseline's n-grams, as its options say
+        from seqlab.tokenizers.ngrams import NgramTokenizer
+
+        model_cfg = model_cfg or ModelConfig(model="tfidf-linear")
+        opts = {n: model_cfg.option(n, p.default) for n, p in entry(model_cfg.model).parameters().items()}
+        if opts["ngram_min"] > opts["ngram_max"]:
+            raise SeqlabError(f"ngram_min ({opts['ngram_min']}) must not exceed ngram_max ({opts['ngram_max']})")
+        return NgramTokenizer.build(texts, analyzer=opts["analyzer"], ngram_range=(opts["ngram_min"], opts["ngram_max"]),
+                                    min_df=opts["min_df"], max_features=opts["max_features"])
     if kind == "wordpiece":  # ships with the pre-trained model
         from seqlab.tokenizers.wordpiece import WordPieceTokenizer
 
@@ -113,7 +122,7 @@ def prepare(data_cfg: DataConfig, model_cfg: ModelConfig | None = None) -> Prepa
     labels = sorted(data_cfg.kept_labels() or (set(frames["train"]["label"]) if cross_domain
                                                else prepared.card["classes"]))
     task = make_task(spec.task, len(labels))
-    tokenizer = build_tokenizer(spec.tokenizer, frames["train"]["text"], data_cfg)
+    tokenizer = build_tokenizer(spec.tokenizer, frames["train"]["text"], data_cfg, model_cfg)
     card = {k: prepared.card[k] for k in ("name", "sha256", "counts", "split_rule")}
     card.update(root=str(prepared.root), limit=data_cfg.limit, keep_labels=data_cfg.kept_labels(),
                 fold=data_cfg.fold, train_domain=data_cfg.train_domain, test_domain=data_cfg.test_domain)
@@ -190,6 +199,16 @@ def model_kwargs(prepared: Prepared, model_cfg: ModelConfig) -> dict:
     return kwargs
 
 
+def one_pass(model_cfg: ModelConfig, train_cfg: TrainConfig) -> TrainConfig:
+    """The run settings of a model fitted in one pass (scikit-learn): one epoch on one CPU worker, since
+    more would repeat the same fit; other models' settings as they are."""
+    if not entry(model_cfg.model).fitted or (train_cfg.epochs, train_cfg.num_workers, train_cfg.use_gpu) == (1, 1, False):
+        return train_cfg
+    print(f"[seqlab] {model_cfg.model} is fitted in one pass on one worker (scikit-learn); --epochs "
+          f"{train_cfg.epochs} and --num-workers {train_cfg.num_workers} do not apply to it", flush=True)
+    return dataclasses.replace(train_cfg, epochs=1, num_workers=1, use_gpu=False)
+
+
 def fit(prepared: Prepared, model_cfg: ModelConfig, train_cfg: TrainConfig, *, name: str | None = None,
         storage_path: str | None = None, callbacks: list | None = None, metric: tuple[str, str] | None = None,
         replay: bool = False, tracking: Tracking | None = None):
@@ -211,6 +230,7 @@ def fit(prepared: Prepared, model_cfg: ModelConfig, train_cfg: TrainConfig, *, n
     build_model(model_cfg.model, vocab_size=prepared.vocab_size, num_classes=len(prepared.labels), **kwargs)
     name, storage_path = name or train_cfg.name, storage_path or train_cfg.resolved_storage()
     train_cfg = dataclasses.replace(train_cfg, lr=train_cfg.lr or entry(model_cfg.model).lr)
+    train_cfg = one_pass(model_cfg, train_cfg)
     run_path = f"{storage_path.rstrip('/')}/{name}"
     sig = signature(prepared, model_cfg)
     check_resumable(run_path, sig, train_cfg)

@@ -188,8 +188,12 @@ def train_loop_per_worker(config: dict) -> None:
 
     started = time.perf_counter()
     for epoch in range(state.start_epoch, cfg.epochs):
-        trained = train_epoch(model, task, train_split, optimizer, scaler, epoch=epoch, spec=spec, rank=rank,
-                              world=world, device=device)
+        if getattr(raw_model, "fitted", False):  # the TF-IDF baseline: scikit-learn fits it in one pass
+            trained = raw_model.fit_splits(train_split, val_split, seed=cfg.seed,
+                                           log=lambda m: print(m, flush=True) if rank == 0 else None)
+        else:
+            trained = train_epoch(model, task, train_split, optimizer, scaler, epoch=epoch, spec=spec, rank=rank,
+                                  world=world, device=device)
         val = evaluate(raw_model, val_split, task, rank=rank, world=world, device=device, precision=cfg.precision)
         if sample is not None:  # molecule models: RDKit on sampled molecules (the same on every rank)
             val |= sample(raw_model, cfg.seed * 1000 + epoch)
