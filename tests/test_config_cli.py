@@ -170,11 +170,12 @@ def test_an_option_of_another_family_is_refused_naming_the_models_options():
 
 
 def test_every_builder_option_is_a_flag_with_its_type():
-    from seqlab.models import MODELS, option_type
+    from seqlab.models import MODELS, OPTIONS, option_type
 
     for name, e in MODELS.items():
         for option, p in e.parameters().items():
-            value = {bool: "false", int: "3", float: "0.25", str: "max"}[option_type(p)]
+            choices = OPTIONS[option].choices if option in OPTIONS else ()
+            value = choices[0] if choices else {bool: "false", int: "3", float: "0.25", str: "max"}[option_type(p)]
             _, c = parse(["train", "--model", name, f"--{option.replace('_', '-')}", value])
             assert type(c["model"].options[option]) is option_type(p), (name, option)
 
