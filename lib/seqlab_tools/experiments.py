@@ -7,14 +7,17 @@ the recognisability test are rebuilt from those records, so a partial re-run upd
 
 from __future__ import annotations
 
+import functools
 import json
 import shlex
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from seqlab import provenance, report
 from seqlab.checkpoint import local_dir
+from seqlab.config import DataConfig
 from seqlab.cli import run
 from seqlab.models import MODELS
 from seqlab.tasks.classify import TextClassifier
@@ -29,7 +32,7 @@ SEED_FIGURES = {
 }
 
 
-COUNTS = {"epochs": "{:.0f}", "train time (s)": "{:.0f}", "test n": "{:.0f}"}
+COUNTS = {"epochs": "{:.0f}", "train time (s)": "{:.0f}", "test n": "{:.0f}", "tokens seen": "{:.0%}"}
 
 
 def train(spec: dict, common: str, storage: str, out_dir: Path) -> dict:
@@ -80,14 +83,19 @@ def classifier_table(records: list[dict], out_dir: Path, tuned: Path | None = No
     """``table.md``/``.csv`` of every classifier run (+ a search's ``test_metrics.json``), curves per dataset."""
     if not any("macro_f1" in r["test"] for r in records):
         return
-    rows = [{"dataset": r["dataset"], "model": r["model"], "embeddings": r["embeddings"], "epochs": r["epochs"],
-             "test accuracy": r["test"]["accuracy"], "test macro-F1": r["test"]["macro_f1"], "test n": r["test"]["n"],
-             "train time (s)": r["train_time_s"], "run": r["name"]}
-            for r in records if "macro_f1" in r["test"]]
+    rows = []
+    for r in (r for r in records if "macro_f1" in r["test"]):
+        flags = flags_of(shlex.split(r["command"])[1:])
+        seen = tokens_seen(r["dataset"], r["model"], int(flags.get("--max-len", DataConfig.max_len)),
+                           flags.get("--normalize", "default"))
+        rows.append({"dataset": r["dataset"], "model": r["model"], "embeddings": r["embeddings"], "epochs": r["epochs"],
+                     "tokens seen": seen, "test accuracy": r["test"]["accuracy"], "test macro-F1": r["test"]["macro_f1"],
+                     "test n": r["test"]["n"], "train time (s)": r["train_time_s"], "run": r["name"]})
     if tuned is not None and tuned.exists():  # the tuned single LSTM of the CFPB search (1 worker per trial)
         t = json.loads(tuned.read_text())
         rows.append({"dataset": "cfpb", "model": "lstm (tuned, results/cfpb-lstm)", "embeddings": "random",
-                     "epochs": None, "test accuracy": t["test"]["accuracy"], "test macro-F1": t["test"]["macro_f1"],
+                     "epochs": None, "tokens seen": tokens_seen("cfpb", "lstm", TUNED_MAX_LEN),
+                     "test accuracy": t["test"]["accuracy"], "test macro-F1": t["test"]["macro_f1"],
                      "test n": t["test"]["n"], "train time (s)": None, "run": t["best_trial"]})
     table = pd.DataFrame(rows).sort_values(["dataset", "model", "embeddings"]).reset_index(drop=True)
     table.to_csv(out_dir / "table.csv", index=False)
@@ -100,6 +108,37 @@ def classifier_table(records: list[dict], out_dir: Path, tuned: Path | None = No
     for dataset, group in pd.DataFrame([r for r in records if "macro_f1" in r["test"]]).groupby("dataset"):
         report.plot_curves({r["name"]: pd.DataFrame(r["history"]).set_index("epoch") for _, r in group.iterrows()},
                            out_dir / f"curves-{dataset}.png", "val/macro_f1", f"{dataset}: learning curves")
+
+
+TUNED_MAX_LEN = 400  # configs/cfpb_lstm_search.yaml's data.max_len
+
+
+@functools.cache
+def _token_counts(dataset: str, kind: str, normalize: str) -> np.ndarray:
+    """Tokens in each test text of ``dataset`` as a tokenizer of ``kind`` splits it, before any cut."""
+    from seqlab.data.select import load_split, prepare_data
+
+    cfg = DataConfig(dataset=dataset)
+    texts = load_split(prepare_data(cfg), "test", cfg)["text"].tolist()
+    if kind == "wordpiece":
+        from seqlab.tokenizers.wordpiece import WordPieceTokenizer
+
+        tok = WordPieceTokenizer.pretrained()
+        return np.array([len(tok.pieces(t)) for t in texts])
+    from seqlab.tokenizers.words import split_words
+
+    return np.array([len(split_words(t, normalize)) for t in texts])
+
+
+def tokens_seen(dataset: str, model: str, max_len: int, normalize: str = "default") -> float:
+    """The share of the test texts' tokens that a model reading the first ``max_len`` of them sees (the
+    n-gram baseline reads every text whole: 1)."""
+    kind = MODELS[model].tokenizer
+    if kind == "ngrams":
+        return 1.0
+    n = _token_counts(dataset, kind, normalize)
+    room = max_len - 2 if kind == "wordpiece" else max_len  # [CLS] and [SEP] take two places
+    return float(np.minimum(n, room).sum() / max(n.sum(), 1))
 
 
 BASELINE = "tfidf-linear"
@@ -133,7 +172,7 @@ def baseline_section(table: pd.DataFrame) -> str:
     return ("\n\n## The best deep model against the baseline (test macro-F1)\n\nThe baseline is `tfidf-linear`: TF-IDF "
             "of character 2-5-grams (within word boundaries) and a linear SVM (`class_weight=\"balanced\"`, C picked "
             "on the validation split), fitted in one pass; it reads the whole text, while the deep models read the "
-            "first `--max-len` tokens of it. Goal: at or above the baseline; CFPB: >= 0.80 and >= the baseline + "
+            "first `--max-len` tokens of it (the table's \"tokens seen\": the share of the test texts' tokens within that cut). Goal: at or above the baseline; CFPB: >= 0.80 and >= the baseline + "
             "0.03.\n\n" + report.markdown_table(vs))
 
 
