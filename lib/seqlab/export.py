@@ -519,12 +519,18 @@ def write_huggingface(model: nn.Module, tokenizer, meta: dict, folder: Path) -> 
               spec("attention_mask", "int64", "(batch, time)", "1 on real tokens, 0 on padding")]
     if entity:
         inputs.append(spec("token_type_ids", "int64", "(batch, time)", "1 on the mention's word pieces, else 0"))
-    return {"format": "huggingface", "file": "model.safetensors",
+    info = {"format": "huggingface", "file": "model.safetensors",
             "load": "transformers.AutoModelForSequenceClassification.from_pretrained(folder) and "
                     "transformers.AutoTokenizer.from_pretrained(folder)",
             "methods": {"forward": {"inputs": inputs, "outputs": [
                 spec("logits", "float32", "(batch, classes)", "class scores; config.id2label names them")]}},
             "checked": CHECKED}
+    base = model.base if entity else model
+    if getattr(base, "window", 0):
+        info["windows"] = (f"seqlab reads a text longer than {base.window} word pieces as windows of {base.window} "
+                           f"([CLS] ... [SEP]), one starting every {base.stride} pieces of text, and averages their "
+                           f"logits; call this model on each window and do the same")
+    return info
 
 
 def tokenizer_section(tokenizer, meta: dict, folder: Path, hf: bool) -> dict:

@@ -149,6 +149,57 @@ def test_shapes_and_padding_does_not_change_outputs(tok, base_model):
             assert torch.allclose(base_model(tokens[i:i + 1, :n], lengths[i:i + 1]), logits[i:i + 1], atol=1e-4)
 
 
+def test_a_long_text_is_read_as_windows_whose_scores_are_averaged(base_model):
+    """Windows of 12 pieces (10 of text), one every 7: each window scored as the plain model scores that
+    window alone; a short text in the same batch keeps the plain model's scores."""
+    long_tok = WordPieceTokenizer.pretrained(max_len=1024)
+    windowed = copy.deepcopy(base_model)
+    windowed.window, windowed.stride = 12, 7
+    texts = [" ".join(TEXTS), TEXTS[2]]
+    tokens, lengths = pad(long_tok, texts)
+    assert tokens.shape[1] > 40 and int(lengths[1]) <= 12
+    with torch.no_grad():
+        got = windowed(tokens, lengths)
+        body = tokens[0, 1 : int(lengths[0]) - 1]
+        starts = range(0, max(len(body) - 10, 0) + 7, 7)
+        assert starts[-1] + 10 >= len(body) > starts[-2] + 10  # the windows cover the text, none is spare
+        windows = [torch.cat([tokens[0, :1], body[a : a + 10], tokens[0, int(lengths[0]) - 1 :][:1]]) for a in starts]
+        scores = [base_model(w[None], torch.tensor([len(w)])) for w in windows]
+        assert torch.allclose(got[0], torch.cat(scores).mean(0), atol=1e-4)
+        short = tokens[1:, : int(lengths[1])]
+        assert torch.allclose(got[1], base_model(short, lengths[1:])[0], atol=1e-4)
+
+
+def test_windows_train_and_are_scored_in_slices(base_model, monkeypatch):
+    import seqlab.models.bert as bert
+
+    long_tok = WordPieceTokenizer.pretrained(max_len=1024)
+    model = copy.deepcopy(base_model).train()
+    model.window, model.stride = 12, 7
+    tokens, lengths = pad(long_tok, [" ".join(TEXTS), " ".join(reversed(TEXTS))])
+    with torch.no_grad():
+        whole = model.eval()(tokens, lengths)
+        monkeypatch.setattr(bert, "WINDOWS_AT_ONCE", 3)  # the same scores, three windows at a time
+        assert torch.allclose(model(tokens, lengths), whole, atol=1e-5)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    model.train()
+    torch.manual_seed(0)
+    before = F.cross_entropy(model(tokens, lengths), LABELS[:2])
+    before.backward()
+    opt.step()
+    model.eval()
+    with torch.no_grad():
+        assert F.cross_entropy(model(tokens, lengths), LABELS[:2]) < F.cross_entropy(whole, LABELS[:2])
+
+
+def test_more_than_512_pieces_need_windows():
+    with pytest.raises(SeqlabError, match="at most 512 word pieces at once, got --max-len 1024; give --window"):
+        MiniLMClassifier(vocab_size=30522, num_classes=3, pretrained=False, max_len=1024)
+    with pytest.raises(SeqlabError, match="window must be 3-512"):
+        MiniLMClassifier(vocab_size=30522, num_classes=3, pretrained=False, window=600)
+    assert MiniLMClassifier(vocab_size=30522, num_classes=3, pretrained=False, max_len=1024, window=128).stride == 94
+
+
 def test_one_step_lowers_the_loss(tok, base_model):
     model = copy.deepcopy(base_model).train()
     for m in model.modules():  # a deterministic comparison: no dropout

@@ -142,6 +142,9 @@ OPTIONS: dict[str, Option] = {
     "max_features": Option("keep the most frequent n-grams only (0 = all)", low=0),
     "c": Option("the SVM's C, inverse regularisation (0 = pick from 0.03-3 on the validation split)", low=0),
     "sublinear_tf": Option("weigh a count n as 1 + ln(n)"),
+    "window": Option("read a text longer than this many word pieces as overlapping windows and average their "
+                     "scores (0 = read the first --max-len pieces only)", low=0),
+    "stride": Option("word pieces from one window's start to the next (0 = three quarters of a window)", low=0),
 }
 
 

