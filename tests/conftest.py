@@ -139,11 +139,12 @@ def ray_local():
     """One real local Ray instance (2 CPUs) for every integration test."""
     import ray
 
-    # Ray's workers at nice 0, as init_ray and cluster.yaml start them (Ray's default is 15, below the
-    # pytest process that runs the other tests; see NICE)
-    os.environ["RAY_worker_niceness"] = "0"
-    # the dashboard serves the State API, which Train V2 needs to release finished trials' resources
-    ray.init(num_cpus=2, log_to_driver=True)
+    from seqlab.train.driver import init_ray
+
+    # started as the jobs start theirs: workers at nice 0, as cluster.yaml's too (Ray's default, 15, would put
+    # them below the pytest process that runs the other tests; see NICE). The dashboard serves the State API,
+    # which Train V2 needs to release finished trials' resources.
+    init_ray(num_cpus=2)
     yield ray
     from ray import serve
 

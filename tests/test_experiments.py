@@ -1,10 +1,12 @@
 """The text tables' arithmetic: the share of tokens a cut lets a model see, and the best deep model against the
 baseline with each dataset's goal."""
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
-from seqlab_tools.experiments import _token_counts, against_baseline, tokens_seen
+from seqlab_tools.experiments import _token_counts, against_baseline, search_max_len, tokens_seen
 
 
 def test_tokens_seen_is_the_share_of_real_test_tokens_within_the_cut():
@@ -33,3 +35,10 @@ def test_the_best_deep_model_is_held_to_its_datasets_goal():
     assert (cfpb["best deep model"], cfpb["its run"], cfpb["goal"], cfpb["met"]) == ("minilm", "m", 0.8, "**no**")
     assert abs(cfpb["gap"] - 0.03) < 1e-9  # above the baseline by 0.03, yet under CFPB's floor of 0.80
     assert (vs.loc["sentences2", "goal"], vs.loc["sentences2", "met"]) == (0.76, "yes")  # at the baseline: met
+
+
+def test_a_searchs_max_len_comes_from_its_flag_or_its_config():
+    config = Path(__file__).parents[1] / "configs" / "cfpb_lstm_search.yaml"
+    assert search_max_len(f"seqlab tune --config {config}") == 400  # the config's data.max_len
+    assert search_max_len(f"seqlab tune --config {config} --max-len 64") == 64
+    assert search_max_len("seqlab tune --dataset cfpb") == 400  # DataConfig's default

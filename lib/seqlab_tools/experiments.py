@@ -94,7 +94,7 @@ def classifier_table(records: list[dict], out_dir: Path, tuned: Path | None = No
     if tuned is not None and tuned.exists():  # the tuned single LSTM of the CFPB search (1 worker per trial)
         t = json.loads(tuned.read_text())
         rows.append({"dataset": "cfpb", "model": "lstm (tuned, results/cfpb-lstm)", "embeddings": "random",
-                     "epochs": None, "tokens seen": tokens_seen("cfpb", "lstm", TUNED_MAX_LEN),
+                     "epochs": None, "tokens seen": tokens_seen("cfpb", "lstm", search_max_len(t["command"])),
                      "test accuracy": t["test"]["accuracy"], "test macro-F1": t["test"]["macro_f1"],
                      "test n": t["test"]["n"], "train time (s)": None, "run": t["best_trial"]})
     table = pd.DataFrame(rows).sort_values(["dataset", "model", "embeddings"]).reset_index(drop=True)
@@ -110,7 +110,15 @@ def classifier_table(records: list[dict], out_dir: Path, tuned: Path | None = No
                            out_dir / f"curves-{dataset}.png", "val/macro_f1", f"{dataset}: learning curves")
 
 
-TUNED_MAX_LEN = 400  # configs/cfpb_lstm_search.yaml's data.max_len
+def search_max_len(command: str) -> int:
+    """``--max-len`` of a ``seqlab tune`` command: its flag, else its ``--config``'s ``data.max_len``, else the default."""
+    import yaml
+
+    flags = flags_of(shlex.split(command)[1:])
+    if "--max-len" in flags:
+        return int(flags["--max-len"])
+    config = yaml.safe_load(Path(flags["--config"]).read_text()) if "--config" in flags else {}
+    return int((config.get("data") or {}).get("max_len", DataConfig.max_len))
 
 
 @functools.cache

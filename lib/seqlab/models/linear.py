@@ -116,10 +116,9 @@ def weigh(x, idf: np.ndarray, sublinear: bool):
 
 
 def macro_f1(y: np.ndarray, pred: np.ndarray, classes: int) -> float:
-    from seqlab.tasks.metrics import from_confusion
+    from seqlab.tasks.metrics import confusion, from_confusion
 
-    cm = np.bincount(y * classes + pred, minlength=classes * classes).reshape(classes, classes)
-    return float(from_confusion(cm)["macro_f1"])
+    return float(from_confusion(confusion(y, pred, classes))["macro_f1"])
 
 
 def cross_entropy(logits: np.ndarray, y: np.ndarray) -> float:
