@@ -17,8 +17,8 @@ import pandas as pd
 
 from seqlab import provenance, report
 from seqlab.checkpoint import local_dir
-from seqlab.config import DataConfig
 from seqlab.cli import run
+from seqlab.config import DataConfig
 from seqlab.models import MODELS
 from seqlab.tasks.classify import TextClassifier
 from seqlab.tasks.generate import TextGenerator, recognisability
