@@ -90,13 +90,15 @@ def tiny_checkpoint(path, name: str = "lstm", labels=("billing", "loans", "other
 # the other the tests that need no Ray. Two Ray instances at once on two cores starve each other: a
 # search's trials then leave their placement groups reserved and a Serve app waits for CPUs forever.
 RAY_FILES = ("tests/cluster/test_cluster.py", "tests/jobs/", "tests/serve/test_serving.py",
-             "tests/serve/test_web_page.py", "tests/train/test_data_parallel.py", "tests/tools/test_perf.py")
+             "tests/serve/test_web_page.py", "tests/train/test_data_parallel.py",
+             "tests/tools/test_perf.py::test_grid_search_runs_every_combination_for_all_epochs")
 
 
 def group_of(nodeid: str) -> str | None:
-    """"ray" for a test in ``RAY_FILES`` (a file, or a folder ending in /), else None."""
+    """"ray" for a test in ``RAY_FILES`` (a folder ending in /, a file, or one test: file::name), else None."""
     path = nodeid.split("::", 1)[0]
-    return "ray" if any(path == f or (f.endswith("/") and path.startswith(f)) for f in RAY_FILES) else None
+    test = nodeid.split("[", 1)[0]
+    return "ray" if any(path == f or test == f or (f.endswith("/") and path.startswith(f)) for f in RAY_FILES) else None
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -109,42 +109,54 @@ def driver_pid(cluster: LocalCluster, job_id: str) -> int:
 
 def run_fault(cluster: LocalCluster, fault: str, name: str, storage_uri: str, *, epochs: int = 3,
               s3: S3Server | None = None, s3_down_s: float = 8.0) -> Outcome:
-    """Train ``name`` and inject ``fault``: none, kill-worker, stop-node, kill-driver or restart-s3."""
+    """Train ``name`` and inject ``fault``: none, kill-worker, stop-node, kill-driver or restart-s3, or
+    several joined by ``+`` (each in its own epoch: the first in epoch 2, the next in epoch 3, ...)."""
     run_uri = storage.join(storage_uri, name)
     t0 = time.monotonic()
     jobs = [cluster.submit(train_command(name, storage_uri, epochs))]
-    injected, lost = "nothing", None
-    if fault != "none":
-        meta = _into_next_epoch(run_uri, 1)
-        lost = time.time() - meta["saved_at"]
-        if fault == "kill-worker":
-            pid = worker_pids(cluster.logs(jobs[0]))[1]
-            os.kill(pid, signal.SIGKILL)
-            injected = f"SIGKILL to the rank-1 train worker (pid {pid}) in epoch 2"
-        elif fault == "stop-node":
-            cluster.stop_node("worker1")
-            cluster.add_worker(cluster.next_name())  # the replacement a spot fleet or the autoscaler brings
-            injected = "SIGTERM to worker node 1's raylet in epoch 2 (ray stop on that node); a new node joins"
-        elif fault == "kill-driver":
-            pid = driver_pid(cluster, jobs[0])
-            os.kill(pid, signal.SIGKILL)
-            injected = f"SIGKILL to the job's driver (pid {pid}) in epoch 2; the same run submitted again"
-        elif fault == "restart-s3":
-            s3.stop()
-            time.sleep(s3_down_s)
-            s3.start()
-            injected = f"SeaweedFS killed in epoch 2, restarted {s3_down_s:.0f}s later"
-        else:
-            raise SeqlabError(f"unknown fault {fault!r}")
+    chosen = [] if fault == "none" else fault.split("+")
+    if len(chosen) >= epochs:
+        raise SeqlabError(f"{len(chosen)} faults need more than {epochs} epochs (one fault per epoch from epoch 2)")
+    injected, lost = [], None
+    for after, one in enumerate(chosen, start=1):
+        meta = _into_next_epoch(run_uri, after)
+        if lost is None:
+            lost = time.time() - meta["saved_at"]
+        injected.append(_inject(cluster, one, jobs[0], after + 1, s3, s3_down_s))
     status = cluster.wait(jobs[0])
-    if status != "SUCCEEDED" and fault in ("kill-driver", "restart-s3"):
+    if status != "SUCCEEDED" and {"kill-driver", "restart-s3"} & set(chosen):
         jobs.append(cluster.submit(train_command(name, storage_uri, epochs)))
         status = cluster.wait(jobs[-1])
     logs = "\n".join(cluster.logs(j) for j in jobs)
     final = checkpoints(run_uri).get(epochs, {})
-    return Outcome(fault=fault, injected=injected, status=status, wall_s=time.monotonic() - t0, jobs=jobs,
-                   epochs=len(checkpoints(run_uri)), resumed_from=resumed_epochs(logs), lost_s=lost,
+    return Outcome(fault=fault, injected="; ".join(injected) or "nothing", status=status,
+                   wall_s=time.monotonic() - t0, jobs=jobs, epochs=len(checkpoints(run_uri)),
+                   resumed_from=resumed_epochs(logs), lost_s=lost,
                    epoch_s=final.get("metrics", {}).get("epoch_time_s"), final=final.get("metrics", {}), logs=logs)
+
+
+def _inject(cluster: LocalCluster, fault: str, job: str, epoch: int, s3: S3Server | None, s3_down_s: float) -> str:
+    """Inject one fault into the running job; says what was done."""
+    if fault == "kill-worker":
+        pid = worker_pids(cluster.logs(job))[1]
+        os.kill(pid, signal.SIGKILL)
+        return f"SIGKILL to the rank-1 train worker (pid {pid}) in epoch {epoch}"
+    if fault == "stop-node":
+        # the first worker node without a GPU (the GPU node holds a Serve replica in the cluster tests)
+        gone = next(n for n in cluster.nodes if n != "head" and not cluster.gpus.get(n))
+        cluster.stop_node(gone)
+        cluster.add_worker(cluster.next_name())  # the replacement a spot fleet or the autoscaler brings
+        return f"SIGTERM to {gone}'s raylet in epoch {epoch} (ray stop on that node); a new node joins"
+    if fault == "kill-driver":
+        pid = driver_pid(cluster, job)
+        os.kill(pid, signal.SIGKILL)
+        return f"SIGKILL to the job's driver (pid {pid}) in epoch {epoch}; the same run submitted again"
+    if fault == "restart-s3":
+        s3.stop()
+        time.sleep(s3_down_s)
+        s3.start()
+        return f"SeaweedFS killed in epoch {epoch}, restarted {s3_down_s:.0f}s later"
+    raise SeqlabError(f"unknown fault {fault!r}")
 
 
 def search_command(name: str, storage_uri: str, study: str | None, results: str, samples: int, epochs: int = 2,

@@ -60,7 +60,7 @@ STAND_IN = {
     "jobs/train.py": "--limit 300 --max-len 64 --embed-dim 16 --batch-size 32 --epochs 2 --num-workers 2 "
                      "--use-gpu false",
     "jobs/tune.py": "--limit 300 --max-len 64 --embed-dim 16 --batch-size 32 --epochs 2 --num-samples 2 "
-                    "--max-concurrent 1 --hidden-max 32 --use-gpu false",
+                    "--max-concurrent 2 --hidden-max 32 --use-gpu false",
     "serve-config": "--port {port} --proxy-location HeadOnly",
 }
 

@@ -45,7 +45,8 @@ def cluster(s3, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def baseline(cluster):
-    out = faults.run_fault(cluster, "none", "baseline", RUNS, epochs=EPOCHS)
+    # one epoch more than the faulted runs: the run with two faults (one per epoch) is compared with it too
+    out = faults.run_fault(cluster, "none", "baseline", RUNS, epochs=EPOCHS + 1)
     assert out.status == "SUCCEEDED", out.logs[-3000:]
     return out
 
@@ -89,40 +90,39 @@ def test_train_job_uses_both_worker_nodes_and_s3(cluster, baseline, tmp_path):
     workers = {n["node_id"] for n in cluster.alive_nodes() if n["name"] != "head"}
     assert faults.worker_nodes(baseline.logs) == workers  # one train worker on each worker node
     assert "py_modules_files" in baseline.logs  # the submitted lib/seqlab ran, not an installed copy
-    assert baseline.epochs == 2 and baseline.resumed_from == [] and baseline.final["restarts"] == 0
-    assert faults.verify_checkpoints(f"{RUNS}/baseline") == {1: "ok", 2: "ok"}
+    assert baseline.epochs == 3 and baseline.resumed_from == [] and baseline.final["restarts"] == 0
+    assert faults.verify_checkpoints(f"{RUNS}/baseline") == {1: "ok", 2: "ok", 3: "ok"}
     with local_dir(f"{RUNS}/baseline/epoch_002") as d:  # served models load straight from S3
         model, tokenizer, meta = load_model(d)
     assert meta["epoch"] == 1 and len(tokenizer) > 10
     # rank 0's TensorBoard event files are copied next to the checkpoints; `seqlab runs` lists and fetches them
     assert runs.event_files(f"{RUNS}/baseline/tensorboard")
     row = next(r for r in runs.listing(RUNS) if r["name"] == "baseline")
-    assert row["epochs"] == 2 and row["curves"] >= 1 and "macro_f1" in row["validation"]
+    assert row["epochs"] == 3 and row["curves"] >= 1 and "macro_f1" in row["validation"]
     out = cli.run(["runs", "curves", "baseline", "--storage-path", RUNS, "--out", str(tmp_path / "tb")])
     acc = EventAccumulator(out["out"], size_guidance={"scalars": 0})
     acc.Reload()
-    assert [e.step for e in acc.Scalars("train/loss")] == [1, 2] == [e.step for e in acc.Scalars("val/macro_f1")]
+    assert [e.step for e in acc.Scalars("train/loss")] == [1, 2, 3] == [e.step for e in acc.Scalars("val/macro_f1")]
 
 
-def _same_metrics(a: dict, b: dict) -> None:
-    for k in ("train_loss", "val_loss", "val_macro_f1", "val_accuracy"):
-        assert a[k] == pytest.approx(b[k], abs=1e-6), k
+def _same_metrics(name: str, epochs: int = EPOCHS) -> None:
+    """Nothing lost: every epoch's metrics of a faulted run are those of the fault-free run."""
+    base, got = faults.checkpoints(f"{RUNS}/baseline"), faults.checkpoints(f"{RUNS}/{name}")
+    assert sorted(got) == list(range(1, epochs + 1))
+    for epoch in got:
+        for k in ("train_loss", "val_loss", "val_macro_f1", "val_accuracy"):
+            assert got[epoch]["metrics"][k] == pytest.approx(base[epoch]["metrics"][k], abs=1e-6), (epoch, k)
 
 
-def test_killed_worker_resumes_from_the_last_checkpoint(cluster, baseline):
-    out = faults.run_fault(cluster, "kill-worker", "kill-worker", RUNS, epochs=EPOCHS)
+def test_a_killed_worker_and_a_leaving_node_each_resume_from_the_last_checkpoint(cluster, baseline):
+    # two faults in one run (one job start-up instead of two): SIGKILL to a train worker in epoch 2, then
+    # a worker node stopped (and a new one joining) in epoch 3; each restart goes on from the epoch before
+    out = faults.run_fault(cluster, "kill-worker+stop-node", "two-faults", RUNS, epochs=EPOCHS + 1)
     assert out.status == "SUCCEEDED", out.logs[-3000:]
-    assert set(out.resumed_from) == {2} and out.final["restarts"] == 1  # restarted at epoch 2 from epoch 1
+    assert out.resumed_from == [2, 3] and out.final["restarts"] == 2
     assert out.epochs_repeated < 1
-    _same_metrics(out.final, baseline.final)  # nothing lost: the same numbers as without the fault
-
-
-def test_worker_node_leaving_is_replaced(cluster, baseline):
-    out = faults.run_fault(cluster, "stop-node", "stop-node", RUNS, epochs=EPOCHS)
-    assert out.status == "SUCCEEDED", out.logs[-3000:]
-    assert set(out.resumed_from) == {2} and out.final["restarts"] == 1
     assert {n["name"] for n in cluster.alive_nodes()} == {"head", "worker2", "worker3"}
-    _same_metrics(out.final, baseline.final)
+    _same_metrics("two-faults", EPOCHS + 1)
 
 
 def test_killed_driver_resumes_when_submitted_again(cluster, baseline):
@@ -131,7 +131,7 @@ def test_killed_driver_resumes_when_submitted_again(cluster, baseline):
     assert out.status == "SUCCEEDED", out.logs[-3000:]
     assert min(out.resumed_from) >= 2  # the second job went on from a checkpoint, not from scratch
     assert faults.verify_checkpoints(f"{RUNS}/kill-driver") == {1: "ok", 2: "ok"}
-    _same_metrics(out.final, baseline.final)
+    _same_metrics("kill-driver")
 
 
 def test_s3_restart_mid_run_loses_nothing(cluster, s3, baseline):
@@ -142,10 +142,12 @@ def test_s3_restart_mid_run_loses_nothing(cluster, s3, baseline):
     # a checkpoint cut short by the outage is refused, never resumed from
     for epoch in out.resumed_from:
         assert checked.get(epoch - 1) == "ok"
-    _same_metrics(out.final, baseline.final)
+    _same_metrics("restart-s3")
 
 
-@pytest.mark.parametrize("backend,samples,stop_after", [("sqlite", 2, 1), ("postgresql", 2, 1)])
+# PostgreSQL, what a cluster keeps a study in: the SQLite default goes through the same Optuna RDBStorage
+# and every local search test uses it; jobs/reliability.py interrupts a search on both
+@pytest.mark.parametrize("backend,samples,stop_after", [("postgresql", 2, 1)])
 def test_interrupted_search_continues_its_optuna_study(cluster, tmp_path, request, backend, samples, stop_after):
     # the embedded default (SQLite) and a real PostgreSQL server (pgserver's binaries, on a Unix socket)
     study = f"sqlite:///{tmp_path}/study.db" if backend == "sqlite" else request.getfixturevalue("postgres")
@@ -201,7 +203,8 @@ def test_a_search_stopped_mid_trial_goes_on_with_asha_counting_epochs(cluster):
 
     import pandas as pd
 
-    out = faults.search_stopped_mid_trial(cluster, "mid-trial", RUNS, "s3://seqlab/results-mid", epochs=6)
+    # one trial: the point is what happens to the trial that was cut, not ASHA ranking it against others
+    out = faults.search_stopped_mid_trial(cluster, "mid-trial", RUNS, "s3://seqlab/results-mid", epochs=6, samples=1)
     assert out["status"] == "SUCCEEDED", out["logs"][-3000:]
     ckpts, before = out["checkpoints"], out["at_stop"]
     assert sorted(ckpts) == [1, 2, 3, 4, 5, 6]
@@ -216,9 +219,9 @@ def test_a_search_stopped_mid_trial_goes_on_with_asha_counting_epochs(cluster):
     # does not save) saw each epoch at its own rung, as in an uninterrupted search
     assert epochs[-6:] == [1, 2, 3, 4, 5, 6] and epochs[0] == 1
     table = pd.read_csv(io.BytesIO(storage.read_bytes("s3://seqlab/results-mid/cfpb-lstm/search.csv")))
-    row = table[table["trial"] == out["trial"]].iloc[0]
-    assert row["epochs_run"] == 6 and row["best_epoch"] in range(1, 7)
-    assert set(table["epochs_run"]) <= {1, 2, 4, 6}  # ASHA stops a trial only at a rung: 1, 2, 4 (grace 1, rf 2)
+    assert list(table["trial"]) == [out["trial"]]
+    row = table.iloc[0]
+    assert row["epochs_run"] == 6 and row["best_epoch"] in range(1, 7) and row["status"] == "ok"
 
 
 # ---- the README's cluster sequence, as a user types it (last: its Serve app holds CPUs the jobs above need) ----

@@ -56,21 +56,30 @@ def test_second_run_with_the_same_name_resumes(trained, storage):
 
 @pytest.fixture(scope="module")
 def searched(ray_local, storage, tmp_path_factory):
+    """A search whose space is given as data: search.space in YAML names a model option and a train field
+    (the width/dropout default space: the text, entity and molecule searches and the demo)."""
     results = tmp_path_factory.mktemp("results")
-    out = run(["tune", *SMALL, "--epochs", "2", "--num-samples", "3", "--max-concurrent", "2", "--hidden-min", "8",
-               "--hidden-max", "32", "--num-workers", "1", "--search-name", "it-search",
-               "--storage-path", str(storage), "--results-dir", str(results)])
+    cfg = results / "search.yaml"
+    cfg.write_text("model: {hidden: 16}\n"
+                   "search: {space: {embed_dim: 'choice[8, 24]', lr: 'loguniform[1e-3, 1e-2]'}, num_samples: 2}\n")
+    out = run(["tune", "--config", str(cfg), *SMALL, "--epochs", "2", "--max-concurrent", "2", "--num-workers", "1",
+               "--search-name", "it-search", "--storage-path", str(storage), "--results-dir", str(results)])
     return out, results / "cfpb-lstm"
 
 
-def test_search_names_a_best_checkpoint(searched):
+def test_a_search_over_fields_given_as_data_names_a_best_checkpoint(searched):
     out, folder = searched
     table = pd.read_csv(folder / "search.csv")
-    assert len(table) == 3 and set(table["status"]) == {"ok"}
-    assert table["hidden"].between(8, 32).all() and table["dropout"].between(0, 0.6).all()
-    assert table["trial"].str.fullmatch(r"h\d{3}-do\d\.\d{4}").all()
+    assert len(table) == 2 and set(table["status"]) == {"ok"}
+    assert list(table.columns[1:3]) == ["embed_dim", "lr"]
+    assert table["trial"].str.fullmatch(r"embed_dim(8|24)-lr\d\.\de-0\d-t\d+").all()
+    for row in table.itertuples():  # each trial trained with its values
+        meta = json.loads((Path(row.checkpoint) / "meta.json").read_text())
+        assert meta["model"]["kwargs"]["embed_dim"] == row.embed_dim and meta["model"]["kwargs"]["hidden"] == 16
+        assert meta["train"]["lr"] == pytest.approx(row.lr) and 1e-3 <= row.lr <= 1e-2
     best = json.loads((folder / "best.json").read_text())
-    assert best["val_macro_f1"] == table["val_macro_f1"].max()
+    assert best["space"] == {"embed_dim": "choice[8, 24]", "lr": "loguniform[0.001, 0.01]"}
+    assert best["val_macro_f1"] == table["val_macro_f1"].max() and out["best"]["trial"] == best["trial"]
     assert (Path(best["checkpoint"]) / "model.safetensors").exists()
     assert (folder / "search.png").stat().st_size > 10_000
     report = (folder / "test_metrics.md").read_text()
@@ -100,25 +109,6 @@ def test_runs_and_searches_are_in_mlflow_next_to_them(trained, searched, storage
         assert child.info.status in ("FINISHED", "KILLED")
     best = json.loads((searched[1] / "best.json").read_text())
     assert parent.info.status == "FINISHED" and parent.data.tags["seqlab.best_trial"] == best["trial"]
-
-
-def test_a_search_over_any_fields_given_as_data(ray_local, storage, tmp_path):
-    """search.space in YAML names a model option and a train field; each trial trains with its values."""
-    cfg = tmp_path / "search.yaml"
-    cfg.write_text("model: {hidden: 16}\n"
-                   "search: {space: {embed_dim: 'choice[8, 24]', lr: 'loguniform[1e-3, 1e-2]'}, num_samples: 2}\n")
-    out = run(["tune", "--config", str(cfg), *SMALL, "--epochs", "1", "--max-concurrent", "2", "--num-workers", "1",
-               "--search-name", "it-space", "--storage-path", str(storage), "--results-dir", str(tmp_path)])
-    table = pd.read_csv(tmp_path / "cfpb-lstm" / "search.csv")
-    assert list(table.columns[1:3]) == ["embed_dim", "lr"] and set(table["status"]) == {"ok"}
-    assert table["trial"].str.fullmatch(r"embed_dim(8|24)-lr\d\.\de-0\d-t\d+").all()
-    for row in table.itertuples():
-        meta = json.loads((Path(row.checkpoint) / "meta.json").read_text())
-        assert meta["model"]["kwargs"]["embed_dim"] == row.embed_dim and meta["model"]["kwargs"]["hidden"] == 16
-        assert meta["train"]["lr"] == pytest.approx(row.lr) and 1e-3 <= row.lr <= 1e-2
-    best = json.loads((tmp_path / "cfpb-lstm" / "best.json").read_text())
-    assert best["space"] == {"embed_dim": "choice[8, 24]", "lr": "loguniform[0.001, 0.01]"}
-    assert out["best"]["trial"] in set(table["trial"])
 
 
 def test_serve_answers_real_http(searched):

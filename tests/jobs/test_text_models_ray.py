@@ -118,63 +118,61 @@ def test_search_refuses_a_model_without_an_lstm(ray_local, storage, tmp_path):
              "--results-dir", str(tmp_path)])
 
 
-def serve_options():
+@pytest.fixture(scope="module")
+def served(trained, storage):
+    """Every trained model promoted into a registry and served by one Serve application (one start-up
+    for the module): ``/v1/models/<name>/...`` reaches each."""
+    from ray import serve
+
+    from seqlab import registry
+    from seqlab.serve.app import start
     from seqlab.serve.options import ServeOptions
 
-    return ServeOptions(port=free_port(), max_texts=4, max_chars=500, max_batch_size=8)
+    root = str(storage / "registry")
+    for name, out in trained.items():
+        registry.promote(out["checkpoint"], name, root)
+    yield start(list(RUNS), ServeOptions(port=free_port(), registry=root, max_texts=4, max_chars=500,
+                                         max_batch_size=8, cpus_per_replica=0.25))
+    serve.shutdown()
 
 
 @pytest.mark.parametrize("name", [n for n in RUNS if n != "char-lstm"])
-def test_every_classifier_answers_real_http(trained, name):
-    from ray import serve
-
-    from seqlab.serve.app import start
-
-    url = start(trained[name]["checkpoint"], serve_options())
-    try:
-        labels = requests.get(f"{url}/healthz", timeout=30).json()["labels"]
-        r = requests.post(f"{url}/v1/classify", json={"texts": ["it did not help at all", "works well"]}, timeout=60)
-        assert r.status_code == 200, r.text
-        assert [p["label"] in labels for p in r.json()["predictions"]] == [True, True]
-        r = requests.post(f"{url}/v1/classify", json={"texts": ["x" * 501]}, timeout=30)
-        assert r.status_code == 413 and "at most 500" in r.json()["error"]
-        r = requests.post(f"{url}/v1/generate", json={"prompt": "a"}, timeout=30)
-        assert r.status_code == 404 and "use POST /v1/classify" in r.json()["error"]
-    finally:
-        serve.shutdown()
+def test_every_classifier_answers_real_http(served, name):
+    url = f"{served}/v1/models/{name}"
+    labels = requests.get(f"{url}", timeout=30).json()["labels"]
+    r = requests.post(f"{url}/classify", json={"texts": ["it did not help at all", "works well"]}, timeout=60)
+    assert r.status_code == 200, r.text
+    assert [p["label"] in labels for p in r.json()["predictions"]] == [True, True]
+    r = requests.post(f"{url}/classify", json={"texts": ["x" * 501]}, timeout=30)
+    assert r.status_code == 413 and "at most 500" in r.json()["error"]
+    r = requests.post(f"{url}/generate", json={"prompt": "a"}, timeout=30)
+    assert r.status_code == 404 and f"use POST /v1/models/{name}/classify" in r.json()["error"]
 
 
-def test_generator_answers_real_http(trained):
-    from ray import serve
-
-    from seqlab.serve.app import start
-
-    url = start(trained["char-lstm"]["checkpoint"], serve_options())
-    try:
-        health = requests.get(f"{url}/healthz", timeout=30).json()
-        assert health["task"] == "generate" and "Acne" in health["labels"]
-        body = {"category": "Acne", "prompt": "My skin", "length": 60, "temperature": 0.5, "n": 2, "seed": 3}
-        r = requests.post(f"{url}/v1/generate", json=body, timeout=60)
-        assert r.status_code == 200, r.text
-        texts = r.json()["texts"]
-        assert len(texts) == 2 and all(t.startswith("My skin") and len(t) <= 67 for t in texts)
-        assert requests.post(f"{url}/v1/generate", json=body, timeout=60).json()["texts"] == texts  # seeded
-        bad = [
-            ({"category": "Flu"}, 422, "unknown category 'Flu'; this model knows Acne, Birth Control"),
-            ({"prompt": "x"}, 422, "this model is conditional: give a category"),
-            ({"category": "Acne", "length": 0}, 422, "length: Input should be greater than or equal to 1"),
-            ({"category": "Acne", "temperature": 0}, 422, "temperature: Input should be greater than 0"),
-            ({"category": "Acne", "n": 99}, 422, "n: Input should be less than or equal to 16"),
-            ({"category": "Acne", "length": "long"}, 422, "length: Input should be a valid integer"),
-        ]
-        for payload, status, message in bad:
-            r = requests.post(f"{url}/v1/generate", json=payload, timeout=30)
-            assert r.status_code == status and message in r.json()["error"], (payload, r.text)
-        r = requests.post(f"{url}/v1/generate", data="{oops", headers={"Content-Type": "application/json"},
-                          timeout=30)
-        assert r.status_code == 422 and '"category"' in r.json()["error"]
-        r = requests.post(f"{url}/v1/classify", json={"texts": ["a"]}, timeout=30)
-        assert r.status_code == 404 and "use POST /v1/generate" in r.json()["error"]
-        assert requests.get(f"{url}/healthz", timeout=30).status_code == 200  # still healthy after bad input
-    finally:
-        serve.shutdown()
+def test_generator_answers_real_http(served):
+    url = f"{served}/v1/models/char-lstm"
+    info = requests.get(url, timeout=30).json()
+    assert info["task"] == "generate" and "Acne" in info["labels"]
+    body = {"category": "Acne", "prompt": "My skin", "length": 60, "temperature": 0.5, "n": 2, "seed": 3}
+    r = requests.post(f"{url}/generate", json=body, timeout=60)
+    assert r.status_code == 200, r.text
+    texts = r.json()["texts"]
+    assert len(texts) == 2 and all(t.startswith("My skin") and len(t) <= 67 for t in texts)
+    assert requests.post(f"{url}/generate", json=body, timeout=60).json()["texts"] == texts  # seeded
+    assert requests.post(f"{served}/v1/generate", json=body, timeout=60).json()["texts"] == texts  # the only generator
+    bad = [
+        ({"category": "Flu"}, 422, "unknown category 'Flu'; this model knows Acne, Birth Control"),
+        ({"prompt": "x"}, 422, "this model is conditional: give a category"),
+        ({"category": "Acne", "length": 0}, 422, "length: Input should be greater than or equal to 1"),
+        ({"category": "Acne", "temperature": 0}, 422, "temperature: Input should be greater than 0"),
+        ({"category": "Acne", "n": 99}, 422, "n: Input should be less than or equal to 16"),
+        ({"category": "Acne", "length": "long"}, 422, "length: Input should be a valid integer"),
+    ]
+    for payload, status, message in bad:
+        r = requests.post(f"{url}/generate", json=payload, timeout=30)
+        assert r.status_code == status and message in r.json()["error"], (payload, r.text)
+    r = requests.post(f"{url}/generate", data="{oops", headers={"Content-Type": "application/json"}, timeout=30)
+    assert r.status_code == 422 and '"category"' in r.json()["error"]
+    r = requests.post(f"{url}/classify", json={"texts": ["a"]}, timeout=30)
+    assert r.status_code == 404 and "use POST /v1/models/char-lstm/generate" in r.json()["error"]
+    assert requests.get(f"{served}/healthz", timeout=30).status_code == 200  # still healthy after bad input
