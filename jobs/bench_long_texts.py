@@ -55,6 +55,16 @@ def predictor(model: str, options: dict, max_len: int, frames: dict, folder: Pat
     return TextClassifier(folder)
 
 
+def complaints() -> tuple[dict, pd.Series, str, float]:
+    """CFPB's train frame (for the tokenizers), its test texts, a test complaint of the mean length of all
+    complaints (the one request timed) and that mean."""
+    cfg = DataConfig(dataset="cfpb")
+    frames = load_splits(prepare_data(cfg), cfg, splits=("train",))
+    test = load_split(prepare_data(cfg), "test", cfg)["text"]
+    mean_chars = pd.concat([frames["train"]["text"], test]).str.len().mean()  # of every complaint
+    return frames, test, test.iloc[int((test.str.len() - mean_chars).abs().argmin())], mean_chars
+
+
 def timed(fn) -> float:
     t0 = time.perf_counter()
     fn()
@@ -69,11 +79,7 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=Path("results/perf"), help="folder of the table")
     args = p.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    cfg = DataConfig(dataset="cfpb")
-    frames = load_splits(prepare_data(cfg), cfg, splits=("train",))
-    test = load_split(prepare_data(cfg), "test", cfg)["text"]
-    mean_chars = pd.concat([frames["train"]["text"], test]).str.len().mean()  # of every complaint
-    one = test.iloc[int((test.str.len() - mean_chars).abs().argmin())]  # a test complaint of the mean length
+    frames, test, one, mean_chars = complaints()
     batch = test.sample(args.batch, random_state=0).tolist()
     print(f"[seqlab] one request: a complaint of {len(one)} characters (mean {mean_chars:.0f}); batch: {len(batch)} "
           f"complaints of {np.mean([len(t) for t in batch]):.0f} characters on average", flush=True)

@@ -2,6 +2,7 @@
 
     python jobs/serve_bench.py                      # the CFPB LSTM of results/text (its checkpoint)
     python jobs/serve_bench.py --source <checkpoint, best.json or search folder> --quick
+    python jobs/serve_bench.py --long-texts         # step 5 alone; the other figures of serving.md are kept
 
 1. Throughput and latency at concurrency 1, 16 and 64 for (a) Serve with dynamic batching,
    (b) Serve without (max_batch_size 1), (c) the same model behind plain FastAPI + uvicorn and
@@ -10,6 +11,9 @@
 2. 10,000 requests at concurrency 64 (batching on): any 5xx?
 3. A model replica killed under load (2 replicas, concurrency 16): failed requests, time to recover.
 4. 1,000 malformed or hostile requests: all 4xx, and the server still healthy after.
+5. Long texts (also on its own: ``--long-texts`` keeps the rest of the .md): one CFPB complaint of the mean
+   length per request, at concurrency 1, through each setting of jobs/bench_long_texts.py served in turn
+   (MiniLM cut at 128 word pieces against windows of the whole complaint, the LSTM, the baseline).
 """
 
 from __future__ import annotations
@@ -147,6 +151,48 @@ def model_alone(checkpoint_dir: str, texts: list[str], batch: int, repeats: int 
             "speedup": round(one / batched, 2)}
 
 
+def long_texts(port: int, n: int) -> dict:
+    """p50/p99 per request through Serve at concurrency 1, ``n`` requests of one complaint of the mean length,
+    for every setting of bench_long_texts (untrained models: the cost does not depend on the weights), all
+    served by one application, one setting loaded at a time."""
+    from bench_long_texts import SETTINGS, complaints, predictor
+    from ray import serve
+
+    from seqlab.serve.app import start
+    from seqlab_tools.experiments import tokens_seen
+
+    frames, _, one, mean_chars = complaints()
+    tmp = Path(tempfile.mkdtemp(prefix="seqlab-long-"))
+    root, rows = str(tmp / "registry"), []
+    for i, (name, spec) in enumerate(SETTINGS.items()):
+        predictor(*spec, frames, tmp / str(i))
+        registry.promote(str(tmp / str(i)), f"setting{i}", root)
+        start([f"setting{i}"], serve_opts(port, root, max_batch_size=8, batch_wait_timeout_s=0.005))
+        res = load(f"http://127.0.0.1:{port}/v1/classify", [{"texts": [one]}], 1, n, warmup=10)
+        serve.delete("seqlab")
+        rows.append({"setting": name, "tokens_seen": tokens_seen("cfpb", spec[0], spec[2]), "requests": res.requests,
+                     "p50_ms": round(res.pct(50), 2), "p99_ms": round(res.pct(99), 2), "statuses": res.row()["statuses"]})
+        print(f"  {name}: p50 {rows[-1]['p50_ms']} ms, p99 {rows[-1]['p99_ms']} ms", flush=True)
+    serve.shutdown()
+    return {"chars": len(one), "mean_chars": round(mean_chars), "rows": rows}
+
+
+def long_texts_markdown(lt: dict) -> list[str]:
+    base = lt["rows"][0]["p50_ms"]
+    lines = ["## Long texts: a whole complaint per request", "",
+             f"One CFPB test complaint of the mean length of all complaints ({lt['chars']} characters) per request, "
+             f"{lt['rows'][0]['requests']} requests at concurrency 1 through Serve (batching on), each setting "
+             "served alone; the models are untrained (a forward pass costs the same whatever the weights learned). "
+             "`python jobs/serve_bench.py --long-texts`; the model alone, per request and per text of a batch: "
+             "[perf/long_texts.md](perf/long_texts.md).", "",
+             "| setting | tokens seen (CFPB test) | p50 ms | p99 ms | p50 vs MiniLM cut at 128 | statuses |",
+             "|---|---|---|---|---|---|"]
+    for r in lt["rows"]:
+        lines.append(f"| {r['setting']} | {r['tokens_seen']:.0%} | {r['p50_ms']} | {r['p99_ms']} | "
+                     f"{r['p50_ms'] / base:.2f}x | {r['statuses']} |")
+    return lines + [""]
+
+
 def by_setup(out: dict) -> dict:
     """The throughput rows as ``{setup: {concurrency: row}}``."""
     return {s: {r["concurrency"]: r for r in rs} for s, rs in out["throughput"].items()}
@@ -223,8 +269,12 @@ def markdown(out: dict) -> str:
         lines.append(f"| {kind} | {counts} |")
     h = out["hostile"]
     lines += ["", f"All 4xx: **{h['all_4xx']}** ({h['total']} requests). Afterwards `/healthz` answered "
-                  f"{h['healthz_after']} and a valid request {h['valid_after']}."]
-    return "\n".join(lines) + "\n"
+                  f"{h['healthz_after']} and a valid request {h['valid_after']}.", ""]
+    if "long_texts" in out:
+        lt = out["long_texts"]
+        prov = lt.get("provenance", out["provenance"])
+        lines += long_texts_markdown(lt) + [f"Measured by `{prov['command']}` at commit `{prov['commit']}`."]
+    return "\n".join(lines).rstrip("\n") + "\n"
 
 
 def plot(out: dict, path: Path) -> None:
@@ -259,7 +309,22 @@ def main(argv=None) -> dict:
     p.add_argument("--batch-wait-timeout-s", type=float, default=0.005)
     p.add_argument("--out", default=str(ROOT / "results" / "serving.md"))
     p.add_argument("--render", action="store_true", help="only rewrite the .md and .png from the .json of --out")
+    p.add_argument("--long-texts", action="store_true", help="only step 5 (long texts): its figures replace the "
+                                                             "long-text section of --out, the rest is kept")
     args = p.parse_args(argv)
+    if args.long_texts:
+        from seqlab.train.driver import init_ray
+
+        target = Path(args.out)
+        out = json.loads(target.with_suffix(".json").read_text())
+        init_ray()
+        out["long_texts"] = {**long_texts(free_port(), 100 // (10 if args.quick else 1)),
+                             "provenance": record(["python", "jobs/serve_bench.py",
+                                                   *(argv if argv is not None else sys.argv[1:])])}
+        target.with_suffix(".json").write_text(json.dumps(out, indent=2))
+        target.write_text(markdown(out))
+        print(f"wrote {target}", flush=True)
+        return out
     if args.render:
         target = Path(args.out)
         out = json.loads(target.with_suffix(".json").read_text())
@@ -354,6 +419,9 @@ def main(argv=None) -> dict:
                       "valid_after": valid}
     print(f"  all 4xx: {all_4xx}; {by_kind}", flush=True)
     serve.shutdown()
+
+    print("long texts: one complaint of the mean length per request", flush=True)
+    out["long_texts"] = long_texts(port, 100 // scale)
 
     out["goals"] = goals(out)
     target = Path(args.out)
