@@ -183,6 +183,8 @@ def long_texts_markdown(lt: dict) -> list[str]:
              f"One CFPB test complaint of the mean length of all complaints ({lt['chars']} characters) per request, "
              f"{lt['rows'][0]['requests']} requests at concurrency 1 through Serve (batching on), each setting "
              "served alone; the models are untrained (a forward pass costs the same whatever the weights learned). "
+             "A replica reserves one CPU, so its torch computes on one thread (Ray sets OMP_NUM_THREADS from the "
+             "CPUs an actor reserves); the model-alone figures use both cores. "
              "`python jobs/serve_bench.py --long-texts`; the model alone, per request and per text of a batch: "
              "[perf/long_texts.md](perf/long_texts.md).", "",
              "| setting | tokens seen (CFPB test) | p50 ms | p99 ms | p50 vs MiniLM cut at 128 | statuses |",
