@@ -41,8 +41,8 @@ SETTINGS = {
 }
 
 
-def predictor(model: str, options: dict, max_len: int, frames: dict, folder: Path) -> TextClassifier:
-    """A saved checkpoint of the untrained model, loaded as Serve loads one."""
+def save_untrained(model: str, options: dict, max_len: int, frames: dict, folder: Path) -> Path:
+    """A checkpoint of the untrained model in ``folder`` (tokenizer built on the train texts)."""
     data_cfg, model_cfg = DataConfig(dataset="cfpb", max_len=max_len), ModelConfig(model=model, options=options)
     tok = build_tokenizer(entry(model).tokenizer, frames["train"]["text"], data_cfg, model_cfg)
     labels = sorted(set(frames["train"]["label"]))
@@ -52,7 +52,12 @@ def predictor(model: str, options: dict, max_len: int, frames: dict, folder: Pat
     meta = {"task": "classify", "model": {"name": model, "kwargs": kwargs}, "labels": labels, "vocab_size": len(tok),
             "epoch": 0, "metrics": {}, "max_len": max_len, "data": {"name": "cfpb"}}
     checkpoint.save(folder, model=net, optimizer=None, meta=meta, tokenizer=tok.to_dict())
-    return TextClassifier(folder)
+    return folder
+
+
+def predictor(model: str, options: dict, max_len: int, frames: dict, folder: Path) -> TextClassifier:
+    """A saved checkpoint of the untrained model, loaded as Serve loads one."""
+    return TextClassifier(save_untrained(model, options, max_len, frames, folder))
 
 
 def complaints() -> tuple[dict, pd.Series, str, float]:

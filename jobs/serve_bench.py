@@ -155,7 +155,7 @@ def long_texts(port: int, n: int) -> dict:
     """p50/p99 per request through Serve at concurrency 1, ``n`` requests of one complaint of the mean length,
     for every setting of bench_long_texts (untrained models: the cost does not depend on the weights), all
     served by one application, one setting loaded at a time."""
-    from bench_long_texts import SETTINGS, complaints, predictor
+    from bench_long_texts import SETTINGS, complaints, save_untrained
     from ray import serve
 
     from seqlab.serve.app import start
@@ -165,8 +165,7 @@ def long_texts(port: int, n: int) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="seqlab-long-"))
     root, rows = str(tmp / "registry"), []
     for i, (name, spec) in enumerate(SETTINGS.items()):
-        predictor(*spec, frames, tmp / str(i))
-        registry.promote(str(tmp / str(i)), f"setting{i}", root)
+        registry.promote(str(save_untrained(*spec, frames, tmp / str(i))), f"setting{i}", root)
         start([f"setting{i}"], serve_opts(port, root, max_batch_size=8, batch_wait_timeout_s=0.005))
         res = load(f"http://127.0.0.1:{port}/v1/classify", [{"texts": [one]}], 1, n, warmup=10)
         serve.delete("seqlab")

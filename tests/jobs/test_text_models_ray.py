@@ -139,7 +139,7 @@ def served(trained, storage):
 @pytest.mark.parametrize("name", [n for n in RUNS if n != "char-lstm"])
 def test_every_classifier_answers_real_http(served, name):
     url = f"{served}/v1/models/{name}"
-    labels = requests.get(f"{url}", timeout=30).json()["labels"]
+    labels = requests.get(url, timeout=30).json()["labels"]
     r = requests.post(f"{url}/classify", json={"texts": ["it did not help at all", "works well"]}, timeout=60)
     assert r.status_code == 200, r.text
     assert [p["label"] in labels for p in r.json()["predictions"]] == [True, True]
