@@ -274,7 +274,8 @@ def markdown(out: dict) -> str:
     if "long_texts" in out:
         lt = out["long_texts"]
         prov = lt.get("provenance", out["provenance"])
-        lines += long_texts_markdown(lt) + [f"Measured by `{prov['command']}` at commit `{prov['commit']}`."]
+        lines += long_texts_markdown(lt) + [f"Measured by `{prov['command']}` at commit `{prov['commit']}` on "
+                                            f"{prov['hardware']} ({prov['versions']})."]
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
