@@ -23,7 +23,7 @@ import urllib.request
 
 from seqlab import registry
 from seqlab.cli import add_verbose, cmd_data, cmd_train, cmd_tune, log, main
-from seqlab.config import ModelConfig, add_arguments, chosen_model, from_arguments
+from seqlab.config import ModelConfig, add_arguments, chosen_model, from_arguments, identity_of
 from seqlab.console import story
 from seqlab.errors import SeqlabError
 from seqlab.serve.app import start
@@ -85,7 +85,7 @@ def run(argv: list[str]) -> dict:
     t0 = time.perf_counter()
     # Run names carry a hash of the settings, so changed settings start new runs and the same
     # settings resume (or reuse) the finished ones.
-    settings = {s: dataclasses.asdict(cfg[s]) for s in SECTIONS}
+    settings = {s: identity_of(cfg[s]) for s in SECTIONS}
     tag = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
     # the baseline: the same data and run settings, the TF-IDF + linear SVM model with its defaults
     cfg["baseline"] = {**cfg, "model": ModelConfig(model="tfidf-linear"),

@@ -49,9 +49,9 @@ TINY_TEXTS = ["the pill gave me acne and cramps", "my skin cleared up in a month
 
 
 def tiny_checkpoint(path, name: str = "lstm", labels=("billing", "loans", "other"), metrics: dict | None = None,
-                    seed: int = 0, options: dict | None = None):
+                    seed: int = 0, options: dict | None = None, representation: str = "smiles"):
     """A real (untrained) seqlab checkpoint of a small model, as training writes it; ``options`` are the
-    model's (default: ``TINY[name]``)."""
+    model's (default: ``TINY[name]``); a molecule model's ``representation`` is smiles or selfies."""
     import torch
 
     from seqlab import checkpoint
@@ -61,9 +61,11 @@ def tiny_checkpoint(path, name: str = "lstm", labels=("billing", "loans", "other
 
     spec = MODELS[name]
     if spec.task == "molecule":
+        from seqlab.tokenizers.selfies import SelfiesTokenizer
         from seqlab.tokenizers.smiles import SmilesTokenizer
 
-        tok = SmilesTokenizer.build(["CCO", "c1ccccc1Cl", "CC(N)C(=O)O", "C[C@@H](N)O", "CC(=O)Oc1ccccc1C(=O)O"])
+        kind = {"smiles": SmilesTokenizer, "selfies": SelfiesTokenizer}[representation]
+        tok = kind.build(["CCO", "c1ccccc1Cl", "CC(N)C(=O)O", "C[C@@H](N)O", "CC(=O)Oc1ccccc1C(=O)O"])
     elif spec.tokenizer == "char":
         tok = CharTokenizer.build(TINY_TEXTS)
     elif spec.tokenizer == "ngrams":

@@ -235,3 +235,47 @@ def test_drawing(tmp_path):
     path = chem.grid_png(DIVERSE[:7] + ["C1CC"], tmp_path / "grid.png", per_row=3, legends=list("abcdefgh"))
     with Image.open(path) as img:
         assert img.format == "PNG" and img.size == (3 * 250, 3 * 200)
+
+
+@pytest.mark.parametrize("smiles, expected, changes", [
+    ("CC(=O)[O-].[Na+]", "CC(=O)O", ["kept the largest fragment (dropped '[Na+]')", "neutralised charges"]),
+    ("CCN(CC)CC.Cl", "CCN(CC)CC", ["kept the largest fragment (dropped 'Cl')"]),  # a hydrochloride
+    ("Cl.Cl.NCCc1ccccc1", "NCCc1ccccc1", ["kept the largest fragment (dropped 'Cl.Cl')"]),
+    ("O.O.CCO", "CCO", ["kept the largest fragment (dropped 'O.O')"]),  # a hydrate
+    ("C[NH+](C)C", "CN(C)C", ["neutralised charges"]),
+    ("[NH3+]CC(=O)[O-]", "NCC(=O)O", ["neutralised charges"]),  # a zwitterion
+    ("[13CH3]O", "CO", ["removed isotope labels (1 atom)"]),
+    ("[2H]C([2H])([2H])O", "CO", ["removed isotope labels (3 atoms)"]),
+    ("C[C@H](N)C(=O)O", "CC(N)C(=O)O", ["removed stereo (1 centre)"]),
+    ("F/C=C/F", "FC=CF", ["removed stereo (1 double bond)"]),
+    ("C/C=C/[C@@H](F)Cl", "CC=CC(F)Cl", ["removed stereo (1 centre, 1 double bond)"]),
+    # cisplatin keeps the fragment with the metal (3 heavy atoms), not an ammonia (1 heavy atom)
+    ("N.N.Cl[Pt]Cl", "[Cl][Pt][Cl]", ["kept the largest fragment (dropped 'N.N')"]),
+    ("[Fe]", "[Fe]", []),
+    ("C" * 80, "C" * 80, []),
+    ("C1CCCCCCCCCCCCCCCCCCCCCCC1", "C1CCCCCCCCCCCCCCCCCCCCCCC1", []),  # a macrocycle
+    ("C[N+](C)(C)C", "C[N+](C)(C)C", []),  # quaternary: no proton to take away, stays charged
+    ("C[N+](C)(C)CCO.[Cl-]", "C[N+](C)(C)CCO", ["kept the largest fragment (dropped '[Cl-]')"]),  # choline chloride
+    ("C[N+](C)(C)CC(=O)[O-]", "C[N+](C)(C)CC(=O)[O-]", []),  # betaine: the carboxylate balances the N
+    ("O=[N+]([O-])c1ccccc1", "O=[N+]([O-])c1ccccc1", []),  # nitro: charge-separated by nature
+    ("OCC", "CCO", []),  # only the atom order: no change to report
+])
+def test_standardize(smiles, expected, changes, capfd):
+    assert chem.standardize(smiles) == (expected, changes)
+    assert capfd.readouterr().err == ""  # MolStandardize's own log went nowhere
+
+
+def test_standardize_keeps_stereo_and_isotopes_when_asked():
+    assert chem.standardize("C[C@H](N)C(=O)O.Cl", keep_stereo=True) == (
+        "C[C@H](N)C(=O)O", ["kept the largest fragment (dropped 'Cl')"])
+    assert chem.standardize("F/C=C/F", keep_stereo=True) == ("F/C=C/F", [])
+    assert chem.standardize("[13CH3]O", keep_isotopes=True) == ("[13CH3]O", [])
+    assert chem.standardize("[2H][C@@H](C)O", keep_stereo=True, keep_isotopes=True) == ("[2H][C@@H](C)O", [])
+
+
+@pytest.mark.parametrize("smiles, reason", [("C1CC", "unclosed ring"), ("C(C)(C)(C)(C)C", "Explicit valence"),
+                                            ("", "empty SMILES"), ("Xx", "SMILES Parse Error")])
+def test_standardize_refuses_what_rdkit_cannot_read(smiles, reason):
+    with pytest.raises(SeqlabError) as err:
+        chem.standardize(smiles)
+    assert str(err.value).startswith(f"{smiles!r} is not a valid molecule: ") and reason in str(err.value)

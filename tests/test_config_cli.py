@@ -169,6 +169,18 @@ def test_an_option_of_another_family_is_refused_naming_the_models_options():
         "seqlab: error: model 'smiles-vae' has no option 'filters'; options: anneal_steps, beta, dropout")
 
 
+def test_representation_selfies_is_for_the_molecule_sequence_models_only():
+    _, c = parse(["train", "--model", "smiles-rnn", "--representation", "selfies"])
+    assert c["model"].representation == "selfies" and c["model"].options == {}
+    for model in ("smiles-ae", "lstm"):
+        with pytest.raises(SeqlabError) as err:
+            parse(["train", "--model", model, "--representation", "selfies"])
+        assert str(err.value) == (f"--representation selfies: model {model!r} reads no SELFIES; models that do: "
+                                  "smiles-vae, smiles-rnn")
+    with pytest.raises(SeqlabError, match="representation must be smiles or selfies, got 'inchi'"):
+        parse(["train", "--model", "smiles-vae", "--representation", "inchi"])
+
+
 def test_every_builder_option_is_a_flag_with_its_type():
     from seqlab.models import MODELS, OPTIONS, option_type
 

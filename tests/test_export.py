@@ -40,6 +40,7 @@ CASES = {  # test id -> (model, options): every model of MODELS but the transfor
     "smiles-vae": ("smiles-vae", {"embed_dim": 8, "hidden": 16, "latent": 4, "word_dropout": 0.0}),
     "smiles-rnn": ("smiles-rnn", {"embed_dim": 8, "hidden": 16, "num_layers": 2}),
     "tfidf-linear": ("tfidf-linear", {}),
+    "mention-tfidf-linear": ("mention-tfidf-linear", {"context_words": 2}),
 }
 TRANSFORMERS = ("minilm", "sentence-minilm")
 FRESH = ([6, 1, 13, 2], [1, 2], [8], [1, 1, 1])  # batch sizes and lengths neither traced nor checked at export
@@ -202,6 +203,18 @@ def test_generators_sample_by_export_json_alone_as_seqlab_does(exported, case):
         ids = model.generate(z, temperature=0.0).tolist()
         assert greedy_molecules(ts, info, z, meta["model"]["kwargs"]["max_len"]) == \
             [row[: row.index(EOS) + 1] if EOS in row else row for row in ids]
+
+
+def test_a_selfies_checkpoint_exports_how_its_symbols_are_made(tmp_path):
+    import selfies
+
+    ckpt = tiny_checkpoint(tmp_path / "ckpt", "smiles-rnn", options=CASES["smiles-rnn"][1], representation="selfies")
+    info = export(ckpt, tmp_path / "out")
+    assert info["tokenizer"]["kind"] == "selfies" and info["tokenizer"]["files"] == ["seqlab_tokenizer.json"]
+    assert "selfies.split_selfies(selfies.encoder(smiles))" in info["tokenizer"]["ids"]
+    vocab = json.loads((Path(info["path"]) / "seqlab_tokenizer.json").read_text())["vocab"]
+    # the recipe export.json gives, without seqlab: the symbols of aspirin are all in the vocabulary
+    assert set(selfies.split_selfies(selfies.encoder("CC(=O)Oc1ccccc1C(=O)O"))) <= set(vocab[4:])
 
 
 # in a fresh interpreter where `import seqlab` fails: each case's export.json + model.pt, and the saved batch

@@ -22,7 +22,7 @@ SMALL = {"lstm": {"embed_dim": 8, "hidden": 8}, "lstm-stacked": {"embed_dim": 8,
          "sentence-lstm": {"embed_dim": 8, "hidden": 8}, "sentence-cnn": {"embed_dim": 8, "filters": 8},
          "sentence-minilm": {}, "smiles-vae": {"embed_dim": 8, "hidden": 16, "latent": 4, "word_dropout": 0.0},
          "smiles-rnn": {"embed_dim": 8, "hidden": 16}, "smiles-ae": {"hidden": 16, "hidden2": 8},
-         "tfidf-linear": {"min_df": 1}}
+         "tfidf-linear": {"min_df": 1}, "mention-tfidf-linear": {"min_df": 1, "context_words": 2}}
 MOLECULES = ["CCO", "c1ccccc1Cl", "CC(N)C(=O)O", "C[C@@H](N)O"]
 # entity models: a mention (start, end characters) in each text
 SPANS = [(9, 13), (3, 7), (0, 4), (11, 14)]
@@ -41,10 +41,18 @@ def tokenizer_for(kind: str):
         from seqlab.tokenizers.smiles import SmilesTokenizer
 
         return SmilesTokenizer.build(MOLECULES)
+    if kind == "selfies":
+        from seqlab.tokenizers.selfies import SelfiesTokenizer
+
+        return SelfiesTokenizer.build(MOLECULES)
     if kind == "ngrams":
         from seqlab.tokenizers.ngrams import NgramTokenizer
 
         return NgramTokenizer.build(TEXTS, min_df=1)
+    if kind == "mention-ngrams":
+        from seqlab.tokenizers.ngrams import MentionNgramTokenizer
+
+        return MentionNgramTokenizer.build(TEXTS, *zip(*SPANS), min_df=1, context_words=2)
     from seqlab.tokenizers.wordpiece import WordPieceTokenizer
 
     return WordPieceTokenizer.pretrained(max_len=20)
@@ -90,3 +98,39 @@ def test_every_model(name, tmp_path):
     with torch.no_grad():
         assert torch.allclose(logits(task.forward(loaded, batch)), logits(task.forward(model, batch)), atol=1e-6)
     assert tok2.encode(frame["text"][0]) == tok.encode(frame["text"][0]) and meta2["task"] == spec.task
+
+
+@pytest.mark.parametrize("name", sorted(n for n, e in MODELS.items() if e.selfies))
+def test_molecule_models_on_selfies(name, tmp_path):
+    """--representation selfies: the same model on SELFIES symbols; a loaded checkpoint samples SMILES."""
+    from rdkit import Chem
+
+    from seqlab.models.molecule import sample_smiles
+    from seqlab.tokenizers.selfies import SelfiesTokenizer
+
+    assert {"smiles-vae", "smiles-rnn"} <= {n for n, e in MODELS.items() if e.selfies}
+    tok = tokenizer_for("selfies")
+    task = make_task("molecule", 1)
+    split = task.encode_frame(tok, pd.DataFrame({"text": MOLECULES}), np.zeros(len(MOLECULES), np.int64), max_len=12)
+    batch = task.collate(split, np.arange(len(split)))
+    torch.manual_seed(0)
+    kwargs = {"max_len": 12, "dropout": 0.0, **SMALL[name]}
+    model = build_model(name, vocab_size=len(tok), num_classes=1, **kwargs)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    before = task.loss(task.forward(model, batch), batch)
+    before.backward()
+    opt.step()
+    model.eval()
+    assert task.loss(task.forward(model, batch), batch) < before
+
+    meta = {"task": "molecule", "model": {"name": name, "kwargs": kwargs}, "labels": ["molecule"],
+            "vocab_size": len(tok), "epoch": 0, "metrics": {}}
+    checkpoint.save(tmp_path, model=model, optimizer=opt, meta=meta, tokenizer=tok.to_dict())
+    loaded, tok2, _ = checkpoint.load_model(tmp_path)
+    assert isinstance(tok2, SelfiesTokenizer) and tok2.vocab == tok.vocab
+    with torch.no_grad():
+        assert torch.allclose(task.forward(loaded, batch)["logits"], task.forward(model, batch)["logits"], atol=1e-6)
+    smiles = sample_smiles(loaded, tok2, n=100, seed=0)
+    assert smiles == sample_smiles(model, tok, n=100, seed=0)
+    assert all(Chem.MolFromSmiles(s) is not None for s in smiles)  # every one a molecule, as SMILES
+    assert sum(bool(s) for s in smiles) > 75  # "" only where a sample wrote no atom (an untrained model's)

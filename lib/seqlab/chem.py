@@ -1,4 +1,4 @@
-"""Molecule quality metrics with RDKit: validity, uniqueness, novelty, diversity, FCD; drawing.
+"""Molecule quality metrics with RDKit: validity, uniqueness, novelty, diversity, FCD; standardisation; drawing.
 
 Validity, unique@k, novelty and internal diversity follow MOSES (molsets 0.3.1,
 ``moses/metrics/metrics.py``), so figures compare with published MOSES tables. The Fréchet
@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from rdkit import Chem, rdBase
 from rdkit.Chem import Draw, rdFingerprintGenerator
 from rdkit.Chem.Draw import rdMolDraw2D
+from rdkit.Chem.MolStandardize import rdMolStandardize
 from torch import nn
 
 from seqlab.data.artifacts import FCD_TORCH, MOSES_ARTIFACT, fetch_artifact, zip_member
@@ -104,6 +105,56 @@ def parse_error(smiles: str) -> str | None:
     return lines[0] + (f" (around position {where})" if where else "")
 
 
+# --- standardisation ------------------------------------------------------------------------------
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def standardize(smiles: str, *, keep_stereo: bool = False, keep_isotopes: bool = False) -> tuple[str, list[str]]:
+    """The molecule in a form a model with a small alphabet (MOSES: no salts, charges, stereo or
+    isotopes) may read, as RDKit-canonical SMILES, and what changed, in words (empty if nothing did).
+
+    With RDKit's MolStandardize: keep the largest fragment by heavy atoms (drops counter-ions and
+    solvents; cisplatin keeps its PtCl2, not an ammonia), neutralise charges where a proton can be
+    added or removed (a quaternary N or a nitro group stays charged), then, unless kept, remove stereo
+    and isotope labels. Never raises for a molecule RDKit reads; SeqlabError with RDKit's reason
+    for one it cannot."""
+    m = mol(smiles)
+    if m is None:
+        raise SeqlabError(f"{smiles[:80]!r} is not a valid molecule: {parse_error(smiles)}")
+    changes = []
+    with rdBase.BlockLogs():  # MolStandardize logs every step it runs
+        fragments = [Chem.MolToSmiles(f) for f in Chem.GetMolFrags(m, asMols=True)]
+        if len(fragments) > 1:
+            params = rdMolStandardize.CleanupParameters()
+            params.largestFragmentChooserCountHeavyAtomsOnly = True  # NH3 (4 atoms with its Hs) is no bigger than PtCl2
+            m = rdMolStandardize.LargestFragmentChooser(params).choose(m)
+            fragments.remove(Chem.MolToSmiles(m))
+            changes.append(f"kept the largest fragment (dropped {'.'.join(fragments)!r})")
+        charged = sum(a.GetFormalCharge() != 0 for a in m.GetAtoms())
+        if charged:
+            m = rdMolStandardize.Uncharger(canonicalOrder=True).uncharge(m)
+            left = sum(a.GetFormalCharge() != 0 for a in m.GetAtoms())
+            if left < charged:
+                changes.append("neutralised charges" if not left else
+                               f"neutralised {charged - left} of {_plural(charged, 'charged atom')}")
+        if not keep_stereo:
+            centres = sum(a.GetChiralTag() != Chem.ChiralType.CHI_UNSPECIFIED for a in m.GetAtoms())
+            bonds = sum(b.GetStereo() != Chem.BondStereo.STEREONONE for b in m.GetBonds())
+            Chem.RemoveStereochemistry(m)
+            if centres or bonds:
+                what = [_plural(n, w) for n, w in ((centres, "centre"), (bonds, "double bond")) if n]
+                changes.append(f"removed stereo ({', '.join(what)})")
+        labelled = [a for a in m.GetAtoms() if a.GetIsotope()] if not keep_isotopes else []
+        if labelled:
+            for a in labelled:
+                a.SetIsotope(0)
+            m = Chem.RemoveHs(m)  # a deuterium is now a plain H, written implicitly
+            changes.append(f"removed isotope labels ({_plural(len(labelled), 'atom')})")
+        return Chem.MolToSmiles(m), changes
+
+
 # --- MOSES metrics -------------------------------------------------------------------------------
 
 def validity(smiles: Sequence[str]) -> float:
@@ -127,15 +178,17 @@ def uniqueness(smiles: Sequence[str], k: int | None = None) -> float:
     return _unique(_valid(canonicals(smiles)), k)
 
 
-def _novelty(valid: Sequence[str], train: set[str]) -> float:
+def _novelty(valid: Sequence[str], train: set[str], key: Callable[[str], str | None] | None = None) -> float:
     distinct = set(valid)
-    return len(distinct - train) / len(distinct) if distinct else 0.0
+    new = distinct - train if key is None else {c for c in distinct if key(c) not in train}
+    return len(new) / len(distinct) if distinct else 0.0
 
 
-def novelty(smiles: Sequence[str], train: set[str]) -> float:
+def novelty(smiles: Sequence[str], train: set[str], key: Callable[[str], str | None] | None = None) -> float:
     """Fraction of the distinct valid canonical samples not in ``train``, which must hold canonical
-    SMILES from the same RDKit (see ``canonicals``); 0.0 when no sample is valid."""
-    return _novelty(_valid(canonicals(smiles)), train)
+    SMILES from the same RDKit (see ``canonicals``), or what ``key`` makes of them (a SELFIES model's
+    training molecules as SELFIES: ``key`` writes a canonical SMILES so); 0.0 when no sample is valid."""
+    return _novelty(_valid(canonicals(smiles)), train, key)
 
 
 def fingerprints(smiles: Sequence[str]) -> np.ndarray:

@@ -1,5 +1,5 @@
-"""``seqlab data|models|train|runs|tune|registry|serve|predict|generate|sample|export``: parse the command
-line, then hand over to the library; every command has ``--help``.
+"""``seqlab data|models|train|runs|tune|registry|serve|predict|generate|sample|encode|neighbours|export``:
+parse the command line, then hand over to the library; every command has ``--help``.
 
 Every subcommand prints ``seqlab: error: ...`` (one line, exit 2) for bad input.
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 
 from seqlab import __version__
 from seqlab.config import add_arguments, chosen_model, from_arguments
-from seqlab.errors import SeqlabError
+from seqlab.errors import BadInput, SeqlabError
 from seqlab.serve.options import add_serve_arguments, serve_options
 
 EPILOG = "Options may also come from --config FILE.yaml (sections data, model, train, search); flags win."
@@ -290,6 +290,58 @@ def cmd_sample(cfg: dict, args) -> dict:
     return {"smiles": smiles, "valid": valid}
 
 
+def molecule_route(handler, request, checkpoint: str, items: int = 1) -> dict:
+    """Answer a molecule route as Serve does, from a local checkpoint; a 4xx becomes a one-line error."""
+    from seqlab.checkpoint import local_dir
+    from seqlab.serve.sources import resolve_checkpoint
+    from seqlab.tasks import Context
+    from seqlab.tasks.molecule import MoleculeGenerator
+
+    with local_dir(resolve_checkpoint(checkpoint)) as d:
+        try:
+            return handler(MoleculeGenerator(d), request, Context(key=checkpoint, max_items=items))
+        except BadInput as exc:
+            raise SeqlabError(exc.message) from None
+
+
+def log_standardized(report: list[dict]) -> None:
+    for item in report:
+        if item["changes"]:
+            log(f"standardised {item['input'][:80]!r} to {item['smiles']!r}: {'; '.join(item['changes'])}")
+
+
+def cmd_encode(cfg: dict, args) -> dict:
+    from seqlab.tasks.molecule import EncodeRequest, encode
+
+    smiles = list(args.smiles)
+    if args.file:
+        smiles += [line.split()[0] for line in Path(args.file).read_text().splitlines() if line.strip()]
+    if not smiles:
+        raise SeqlabError("give one or more SMILES, as arguments or with --file (one per line)")
+    out = molecule_route(encode, EncodeRequest(smiles=smiles, standardize=args.standardize), args.checkpoint,
+                         items=len(smiles))
+    log_standardized(out.get("standardized", []))
+    for i, (s, z) in enumerate(zip(out["canonical"], out["latents"])):
+        changes = {"changes": out["standardized"][i]["changes"]} if args.standardize else {}
+        print(json.dumps({"input": smiles[i], "smiles": s, **changes, "latent": z}), flush=True)
+    return out
+
+
+def cmd_neighbours(cfg: dict, args) -> dict:
+    from seqlab.tasks.molecule import NeighboursRequest, neighbours
+
+    if not 1 <= args.n <= 200 or not 0 < args.radius <= 10 or args.seed < 0:
+        raise SeqlabError("--n must be within 1..200, --radius within (0, 10] and --seed >= 0")
+    request = NeighboursRequest(smiles=args.smiles, n=args.n, radius=args.radius, seed=args.seed,
+                                standardize=args.standardize)
+    out = molecule_route(neighbours, request, args.checkpoint)
+    log_standardized([out["standardized"]] if args.standardize else [])
+    for m in out["neighbours"]:
+        print(json.dumps(m), flush=True)
+    log(f"{len(out['neighbours'])} distinct molecules around {out['query']!r}")
+    return out
+
+
 def cmd_export(cfg: dict, args) -> dict:
     from seqlab.checkpoint import local_dir
     from seqlab.export import check_out, export
@@ -412,6 +464,25 @@ def build_parser(model: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument("--grid", help="also draw the valid ones into this PNG file")
     p.set_defaults(fn=cmd_sample, sections=[])
+
+    standardize_help = ("standardise each molecule first: keep the largest fragment, neutralise charges, drop stereo "
+                        "and isotope labels the model has no tokens for; prints what changed")
+    p = sub.add_parser("encode", help="encode molecules into a SMILES VAE's or autoencoder's latent space, locally, "
+                                      "without Ray")
+    p.add_argument("--checkpoint", required=True, help="checkpoint folder/URI, a best.json, or a folder with one")
+    p.add_argument("smiles", nargs="*", help="SMILES to encode")
+    p.add_argument("--file", help="a file of SMILES, one per line (a name after it allowed)")
+    p.add_argument("--standardize", action="store_true", help=standardize_help)
+    p.set_defaults(fn=cmd_encode, sections=[])
+
+    p = sub.add_parser("neighbours", help="molecules decoded around a molecule's latent code, locally, without Ray")
+    p.add_argument("--checkpoint", required=True, help="checkpoint folder/URI, a best.json, or a folder with one")
+    p.add_argument("smiles", help="the molecule to start from")
+    p.add_argument("--n", type=int, default=20, help="points drawn around its code (default: 20)")
+    p.add_argument("--radius", type=float, default=0.5, help="standard deviation of the points (default: 0.5)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--standardize", action="store_true", help=standardize_help)
+    p.set_defaults(fn=cmd_neighbours, sections=[])
 
     p = sub.add_parser("export", help="write any checkpoint in a form that loads without seqlab: TorchScript "
                                       "(minilm: a Hugging Face folder), checked against the model",

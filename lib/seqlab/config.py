@@ -81,6 +81,10 @@ class ModelConfig:
                              "molecules: smiles-ae, smiles-vae, smiles-rnn")
     embeddings: str = opt("random", "initial word vectors: random, spacy (en_core_web_md) or word2vec "
                                     "(trained on the training split)")
+    representation: str = opt("smiles", "molecule sequence models (smiles-vae, smiles-rnn): read and write "
+                                        "molecules as SMILES tokens or as SELFIES symbols, any sequence of which that "
+                                        "places an atom decodes to a valid molecule (data, metrics and answers stay "
+                                        "SMILES; --max-len then counts SELFIES symbols)", omit_default=True)
     options: dict = field(default_factory=dict, metadata={"help": "the model's own options: its builder's keyword "
                                                                   "arguments (flags named after them)"})
 
@@ -98,6 +102,12 @@ class ModelConfig:
         self.options = {k: convert(v, option_type(params[k]), f"model.{k}") for k, v in self.options.items()}
         for k, v in self.options.items():
             check_option(k, v)
+        if self.representation not in ("smiles", "selfies"):
+            raise SeqlabError(f"representation must be smiles or selfies, got {self.representation!r}")
+        if self.representation == "selfies" and not spec.selfies:
+            usable = [m for m, e in MODELS.items() if e.selfies]
+            raise SeqlabError(f"--representation selfies: model {self.model!r} reads no SELFIES; models that do: "
+                              f"{', '.join(usable)}")
         if self.embeddings != "random" and not spec.takes_vectors:
             usable = [m for m, e in MODELS.items() if e.takes_vectors]
             raise SeqlabError(f"--embeddings {self.embeddings}: model {self.model!r} has no word embedding layer; "
@@ -127,6 +137,9 @@ class TrainConfig:
     lr: float | None = opt(None, "AdamW learning rate (default: the model's, 2e-3; minilm 5e-5)")
     weight_decay: float = opt(1e-2, "AdamW weight decay")
     grad_clip: float = opt(1.0, "gradient norm clip (0 = off)")
+    class_weight: str = opt("none", "classifiers: 'balanced' weighs each class's loss by n / (classes x its training "
+                                    "count), as scikit-learn's class_weight='balanced' (for macro-F1 on skewed classes); "
+                                    "'none' weighs every example alike")
     seed: int = opt(0, "seed of initialisation and shuffling")
     num_workers: int = opt(2, "Ray Train workers (data-parallel)")
     cpus_per_worker: int = opt(1, "CPUs per worker (torch threads)")
@@ -148,6 +161,8 @@ class TrainConfig:
     def __post_init__(self):
         if self.epochs < 1 or self.batch_size < 1 or self.num_workers < 1:
             raise SeqlabError("epochs, batch_size and num_workers must be >= 1")
+        if self.class_weight not in ("none", "balanced"):
+            raise SeqlabError(f"class_weight must be none or balanced, got {self.class_weight!r}")
         if self.precision not in ("bf16", "fp16", "fp32"):
             raise SeqlabError(f"precision must be bf16, fp16 or fp32, got {self.precision!r}")
         if not self.name or "/" in self.name:
@@ -236,6 +251,15 @@ class SearchConfig:
 
 
 SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig, "search": SearchConfig}
+
+
+def identity_of(cfg) -> dict:
+    """``dataclasses.asdict(cfg)`` for a run's or search's identity (signature, study name), less the fields
+    marked ``omit_default`` while they hold their default: a field added later then leaves the identity of
+    the runs and searches started before it as it was, so they still resume."""
+    quiet = {f.name for f in dataclasses.fields(cfg)
+             if f.metadata.get("omit_default") and getattr(cfg, f.name) == f.default}
+    return {k: v for k, v in dataclasses.asdict(cfg).items() if k not in quiet}
 
 
 # ---- typed values ------------------------------------------------------------------------------

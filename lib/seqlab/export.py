@@ -547,6 +547,14 @@ def tokenizer_section(tokenizer, meta: dict, folder: Path, hf: bool) -> dict:
         section["ids"] = ("a text's input is the ids of its n-grams, sorted, each repeated as often as it occurs: "
                           "sklearn CountVectorizer(analyzer, ngram_range, lowercase=True, vocabulary=vocab[1:]) counts, "
                           "id = column + 1; a text with none is [0]")
+    if section["kind"] == "mention-ngrams":
+        section["ids"] = ("a mention's input is the sorted, repeated ids of its own n-grams (mention_vocab: "
+                          "CountVectorizer(analyzer, ngram_range), id = column + 1) followed by those of the word 1-2-"
+                          "grams of its context_words words either side, the mention written 'xmentionx' "
+                          "(context_vocab, id = len(mention_vocab) + column); a mention with none is [0]")
+    if section["kind"] == "selfies":
+        section["ids"] = ("a molecule's tokens are its SELFIES symbols, selfies.split_selfies(selfies.encoder(smiles)) "
+                          "(the selfies package, 2.2); generated symbols joined, selfies.decoder(...) gives the SMILES")
     if meta["task"] in ("generate", "molecule"):
         section["special_ids"] = {token: i for i, token in enumerate(tokenizer.vocab[:4])}  # <pad> <unk> <bos> <eos>
     return section

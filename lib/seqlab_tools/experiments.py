@@ -79,6 +79,16 @@ def load_records(out_dir: Path) -> list[dict]:
     return records
 
 
+def setting(flags: dict) -> str:
+    """What a run did beyond its model's defaults that the table should show: windows, class weights."""
+    parts = []
+    if flags.get("--window", "0") != "0":
+        parts.append(f"windows of {flags['--window']}")
+    if flags.get("--class-weight", "none") != "none":
+        parts.append(f"{flags['--class-weight']} class weights")
+    return "; ".join(parts) or "–"
+
+
 def classifier_table(records: list[dict], out_dir: Path, tuned: Path | None = None) -> None:
     """``table.md``/``.csv`` of every classifier run (+ a search's ``test_metrics.json``), curves per dataset."""
     if not any("macro_f1" in r["test"] for r in records):
@@ -88,13 +98,13 @@ def classifier_table(records: list[dict], out_dir: Path, tuned: Path | None = No
         flags = flags_of(shlex.split(r["command"])[1:])
         seen = tokens_seen(r["dataset"], r["model"], int(flags.get("--max-len", DataConfig.max_len)),
                            flags.get("--normalize", "default"))
-        rows.append({"dataset": r["dataset"], "model": r["model"], "embeddings": r["embeddings"], "epochs": r["epochs"],
-                     "tokens seen": seen, "test accuracy": r["test"]["accuracy"], "test macro-F1": r["test"]["macro_f1"],
+        rows.append({"dataset": r["dataset"], "model": r["model"], "embeddings": r["embeddings"],
+                     "setting": setting(flags), "epochs": r["epochs"], "tokens seen": seen, "test accuracy": r["test"]["accuracy"], "test macro-F1": r["test"]["macro_f1"],
                      "test n": r["test"]["n"], "train time (s)": r["train_time_s"], "run": r["name"]})
     if tuned is not None and tuned.exists():  # the tuned single LSTM of the CFPB search (1 worker per trial)
         t = json.loads(tuned.read_text())
         rows.append({"dataset": "cfpb", "model": "lstm (tuned, results/cfpb-lstm)", "embeddings": "random",
-                     "epochs": None, "tokens seen": tokens_seen("cfpb", "lstm", search_max_len(t["command"])),
+                     "setting": "–", "epochs": None, "tokens seen": tokens_seen("cfpb", "lstm", search_max_len(t["command"])),
                      "test accuracy": t["test"]["accuracy"], "test macro-F1": t["test"]["macro_f1"],
                      "test n": t["test"]["n"], "train time (s)": None, "run": t["best_trial"]})
     table = pd.DataFrame(rows).sort_values(["dataset", "model", "embeddings"]).reset_index(drop=True)

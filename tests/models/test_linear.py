@@ -99,3 +99,75 @@ def test_bad_ngram_range_is_one_line():
     with pytest.raises(SeqlabError, match=r"ngram_min \(4\) must not exceed ngram_max \(2\)"):
         build_tokenizer("ngrams", ["a b"], DataConfig(), ModelConfig(model="tfidf-linear",
                                                                       options={"ngram_min": 4, "ngram_max": 2}))
+
+
+def test_mention_ngrams_keep_the_mention_and_its_context_words_apart():
+    from seqlab.tokenizers.ngrams import MentionNgramTokenizer
+
+    texts = ["expression of IL-2 in T cells", "binding of IL-4 to the receptor", "IL-2 expression rose"]
+    starts, ends = [14, 11, 0], [18, 15, 4]
+    tok = MentionNgramTokenizer.build(texts, starts, ends, analyzer="char_wb", ngram_range=(2, 3), min_df=1,
+                                      context_words=2)
+    assert MentionNgramTokenizer.contexts(texts[:1], starts[:1], ends[:1], 2) == ["expression of xmentionx in T"]
+    ids, offsets = tok.encode_rows(texts[:1], starts[:1], ends[:1])
+    row = ids[offsets[0] : offsets[1]]
+    mention = [tok.mention.vocab[i] for i in row if i < tok.context_start]
+    context = [tok.context.vocab[i - tok.context_start + 1] for i in row if i >= tok.context_start]
+    assert "il" in mention and "-2" in mention and "of" not in mention  # the mention's characters only
+    assert "of xmentionx" in context and "expression" in context and "cells" not in context  # 2 words each side
+    assert (np.diff(row) >= 0).all() and len(tok) == tok.context_start + len(tok.context.vocab) - 1
+    again = from_dict(json.loads(json.dumps(tok.to_dict())))
+    assert again.encode_rows(texts, starts, ends)[0].tolist() == tok.encode_rows(texts, starts, ends)[0].tolist()
+
+
+def test_mention_baseline_is_scikit_learns_two_block_tfidf_svm_on_real_mentions(tmp_path):
+    """mention-tfidf-linear on a real entity dataset (drugs-target, fold 0) against scikit-learn's own
+    FeatureUnion of two TfidfVectorizers (the mention's char n-grams, the context words' 1-2-grams)."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.pipeline import FeatureUnion, make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+    from sklearn.svm import LinearSVC
+
+    from seqlab.data.select import load_splits, prepare_data
+    from seqlab.tasks.entity import EntityClassifier
+    from seqlab.tokenizers.ngrams import MentionNgramTokenizer
+    from seqlab.train.driver import model_kwargs, prepare
+
+    data_cfg, model_cfg = DataConfig(dataset="drugs-target", fold=0), ModelConfig(model="mention-tfidf-linear")
+    prepared = prepare(data_cfg, model_cfg)
+    kwargs = model_kwargs(prepared, model_cfg)
+    model = build_model("mention-tfidf-linear", vocab_size=prepared.vocab_size, num_classes=len(prepared.labels),
+                        **kwargs)
+    metrics = model.fit_splits(prepared.splits["train"], prepared.splits["validation"], log=lambda m: None)
+
+    frames = load_splits(prepare_data(data_cfg), data_cfg)
+    labels = prepared.labels
+
+    def mentions(df):
+        return [t[a:b] for t, a, b in zip(df["text"], df["start"], df["end"])]
+
+    def contexts(df):
+        return MentionNgramTokenizer.contexts(df["text"], df["start"], df["end"], 5)
+
+    union = FeatureUnion([
+        ("mention", make_pipeline(FunctionTransformer(mentions), TfidfVectorizer(
+            analyzer="char_wb", ngram_range=(2, 5), min_df=2, sublinear_tf=True))),
+        ("context", make_pipeline(FunctionTransformer(contexts), TfidfVectorizer(
+            analyzer="word", ngram_range=(1, 2), min_df=2, sublinear_tf=True)))])
+    train, test = frames["train"], frames["test"]
+    svm = LinearSVC(C=metrics["c"], class_weight="balanced", random_state=0)
+    svm.fit(union.fit_transform(train), train["label"].map(labels.index))
+    want = svm.decision_function(union.transform(test))
+    split = prepared.splits["test"]
+    with torch.no_grad():
+        got = model(torch.from_numpy(pad_rows(split, np.arange(len(split)))))["logits"].numpy()
+    assert kwargs["context_start"] == len(union.transformer_list[0][1][-1].vocabulary_) + 1
+    np.testing.assert_allclose(got * metrics["temperature"], want, atol=1e-4)
+
+    # its checkpoint serves the same answers through the entity predictor
+    meta = {"task": "entity", "model": {"name": "mention-tfidf-linear", "kwargs": kwargs}, "labels": labels,
+            "vocab_size": prepared.vocab_size, "epoch": 1, "metrics": {}, "data": {"name": "drugs-target"},
+            "max_len": data_cfg.max_len}
+    checkpoint.save(tmp_path, model=model, optimizer=None, meta=meta, tokenizer=prepared.tokenizer)
+    preds = EntityClassifier(tmp_path).predict(test.reset_index(drop=True))
+    assert [p["label"] for p in preds] == [labels[i] for i in want.argmax(1)]

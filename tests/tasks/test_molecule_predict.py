@@ -1,4 +1,5 @@
-"""A SMILES generator checkpoint without Ray: sample, encode, decode, neighbours, evaluate, `seqlab sample`."""
+"""A SMILES generator checkpoint without Ray: sample, encode, decode, neighbours, evaluate, `seqlab sample`;
+the encode and neighbours routes and commands, with and without standardisation."""
 
 import json
 
@@ -8,17 +9,29 @@ import pytest
 import torch
 
 from seqlab import checkpoint, chem
-from seqlab.cli import run
-from seqlab.errors import SeqlabError
+from seqlab.cli import main, run
+from seqlab.errors import BadInput, SeqlabError
 from seqlab.models import build_model
-from seqlab.tasks.molecule import MoleculeGenerator
+from seqlab.tasks import Context
+from seqlab.tasks.encoding import spelled_split
+from seqlab.tasks.molecule import (
+    EncodeRequest,
+    MoleculeGeneration,
+    MoleculeGenerator,
+    NeighboursRequest,
+    encode,
+    neighbours,
+    standardize_for,
+)
+from seqlab.tokenizers.selfies import SelfiesTokenizer
 from seqlab.tokenizers.smiles import SmilesTokenizer
 
 MOLECULES = ["CCO", "CCN", "c1ccccc1O", "CC(=O)O", "CCCl", "c1ccncc1", "CC(C)O", "OCCO"]
+ALPHABET = "( ) 1 = C Cl N O c n"  # the tokens of MOLECULES: the toy model's alphabet
 
 
-def save(path, name, **kw):
-    tok = SmilesTokenizer.build(MOLECULES, max_len=20)
+def save(path, name, tokenizer=SmilesTokenizer, **kw):
+    tok = tokenizer.build(MOLECULES, max_len=20)
     torch.manual_seed(0)
     kwargs = {"max_len": 20, **kw}
     model = build_model(name, vocab_size=len(tok), num_classes=1, **kwargs)
@@ -53,8 +66,12 @@ def test_encode_decode_and_neighbours(vae):
 
 
 def test_a_token_never_seen_in_training_is_refused(vae):
-    with pytest.raises(SeqlabError, match="token 'Br' never occurred in the training molecules"):
-        vae.encode_smiles(["CCBr"])
+    with pytest.raises(SeqlabError) as err:
+        vae.encode_smiles(["CCO", "CCBr"])
+    assert str(err.value) == ("'CCBr': token 'Br' never occurred in the training molecules, so the model cannot "
+                              f"encode it (the model's alphabet: {ALPHABET})")
+    with pytest.raises(SeqlabError, match="it has 22 tokens; the model reads at most 20"):
+        vae.encode_smiles(["C" * 22])
 
 
 def test_a_model_without_latent_refuses_to_encode(tmp_path):
@@ -82,3 +99,174 @@ def test_sample_command_prints_json_lines_and_draws(vae, tmp_path, capsys):
     assert f"{sum(out['valid'])} of 40 valid" in printed
     # an untrained model draws what valid molecules it happens to write, and says so when there are none
     assert (tmp_path / "grid.png").exists() == any(out["valid"])
+
+
+def encode_route(model, smiles, standardize=False):
+    return encode(model, EncodeRequest(smiles=smiles, standardize=standardize), Context())
+
+
+def refusal(fn, *args) -> BadInput:
+    with pytest.raises(BadInput) as err:
+        fn(*args)
+    assert err.value.status == 422
+    return err.value
+
+
+# each: (sent, what the model reads once standardised, what changed)
+STANDARDISED = [
+    ("CC(=O)[O-].[Na+]", "CC(=O)O", ["kept the largest fragment (dropped '[Na+]')", "neutralised charges"]),
+    ("CCN.Cl", "CCN", ["kept the largest fragment (dropped 'Cl')"]),
+    ("[13CH3]O", "CO", ["removed isotope labels (1 atom)"]),
+    ("C[C@H](N)C(=O)O", "CC(N)C(=O)O", ["removed stereo (1 centre)"]),
+    ("[NH3+]CC(=O)[O-]", "NCC(=O)O", ["neutralised charges"]),
+    ("C1CCCCCCCCCCCC1", "C1CCCCCCCCCCCC1", []),  # a macrocycle, within the toy model's 20 tokens
+    ("OCC", "CCO", []),
+]
+
+
+def test_encode_route_standardises_when_asked_and_says_what_changed(vae):
+    sent = [s for s, _, _ in STANDARDISED]
+    out = encode_route(vae, sent, standardize=True)
+    assert out["canonical"] == [s for _, s, _ in STANDARDISED]
+    assert out["standardized"] == [{"input": a, "smiles": b, "changes": c} for a, b, c in STANDARDISED]
+    assert np.allclose(out["latents"], vae.encode_smiles(out["canonical"]), atol=1e-6)
+
+
+def test_encode_route_without_standardize_answers_as_before(vae):
+    out = encode_route(vae, ["OCC", "c1ccccc1O"])
+    assert set(out) == {"latent_size", "canonical", "latents"} and out["canonical"] == ["CCO", "Oc1ccccc1"]
+    assert np.allclose(out["latents"], vae.encode_smiles(["CCO", "Oc1ccccc1"]), atol=1e-6)
+    err = refusal(encode_route, vae, ["CCO", "CC(=O)[O-].[Na+]"])
+    assert err.message == (
+        "smiles[1] 'CC(=O)[O-].[Na+]': tokens '[O-]', '.', '[Na+]' never occurred in the training molecules, so the "
+        f"model cannot encode them (the model's alphabet: {ALPHABET}); with standardize on it would read 'CC(=O)O' "
+        "(kept the largest fragment (dropped '[Na+]'); neutralised charges)")
+    err = refusal(encode_route, vae, ["C[C@H](N)C(=O)O"])
+    assert "token '[C@H]' never occurred" in err.message and "it would read 'CC(N)C(=O)O'" in err.message
+
+
+@pytest.mark.parametrize("smiles, message", [
+    # what standardisation cannot make readable: the token (the atom, a charge that stayed) and the alphabet
+    ("N.N.Cl[Pt]Cl", "smiles[0] 'N.N.Cl[Pt]Cl': tokens '[Cl]', '[Pt]' never occurred in the training molecules, "
+                     f"so the model cannot encode them (the model's alphabet: {ALPHABET})"),
+    ("C[N+](C)(C)C", "smiles[0] 'C[N+](C)(C)C': token '[N+]' never occurred in the training molecules, so the "
+                     f"model cannot encode it (the model's alphabet: {ALPHABET})"),
+    ("F/C=C/F", f"token 'F' never occurred in the training molecules, so the model cannot encode it (the model's "
+                f"alphabet: {ALPHABET})"),
+    ("Ic1ccccc1.Cl", "token 'I' never occurred"),
+    ("CCOP(=O)(O)O", "token 'P' never occurred"),
+    ("C" * 30, f"smiles[0] {'C' * 30!r}: it has 30 tokens; the model reads at most 20"),
+    ("C1CC", "smiles[0] 'C1CC' is not a valid molecule: SMILES Parse Error: unclosed ring"),
+])
+def test_what_standardisation_cannot_mend_is_a_422_naming_it(vae, smiles, message):
+    err = refusal(encode_route, vae, [smiles], True)
+    assert message in err.message and "\n" not in err.message, err.message
+    assert "with standardize on" not in err.message  # no hint once it was on
+
+
+def test_neighbours_route_standardises_the_query(vae):
+    request = NeighboursRequest(smiles="C[C@H](N)C(=O)O.Cl", n=10, radius=2.0, standardize=True)
+    out = neighbours(vae, request, Context())
+    assert out["query"] == "CC(N)C(=O)O" and out["standardized"] == {
+        "input": "C[C@H](N)C(=O)O.Cl", "smiles": "CC(N)C(=O)O",
+        "changes": ["kept the largest fragment (dropped 'Cl')", "removed stereo (1 centre)"]}
+    plain = neighbours(vae, NeighboursRequest(smiles="CC(N)C(=O)O", n=10, radius=2.0), Context())
+    assert plain == {"query": "CC(N)C(=O)O", "neighbours": out["neighbours"]}  # no standardized key
+    err = refusal(neighbours, vae, NeighboursRequest(smiles="C[C@H](N)C(=O)O.Cl"), Context())
+    assert err.message.startswith("smiles 'C[C@H](N)C(=O)O.Cl': tokens '[C@H]', '.' never occurred")
+
+
+def test_a_model_with_stereo_or_isotope_tokens_keeps_them():
+    plain = SmilesTokenizer.build(MOLECULES)
+    assert not plain.has_stereo and not plain.has_isotopes
+    tok = SmilesTokenizer.build([*MOLECULES, "C[C@H](N)C(=O)O", "F/C=C/F", "[13CH3]O"])
+    assert tok.has_stereo and tok.has_isotopes
+    assert standardize_for(tok, "[13CH3][C@H](N)C(=O)O.Cl") == (
+        "[13CH3][C@H](N)C(=O)O", ["kept the largest fragment (dropped 'Cl')"])
+    assert standardize_for(plain, "[13CH3][C@H](N)C(=O)O.Cl")[0] == "CC(N)C(=O)O"
+
+
+def test_encode_and_neighbours_commands_standardise_and_say_so(vae, tmp_path, capsys):
+    ckpt = str(tmp_path / "vae")
+    out = run(["encode", "--checkpoint", ckpt, "CC(=O)[O-].[Na+]", "OCC", "--standardize"])
+    printed = capsys.readouterr().out
+    lines = [json.loads(x) for x in printed.splitlines() if x.startswith("{")]
+    assert [(x["input"], x["smiles"], x["changes"]) for x in lines] == [
+        ("CC(=O)[O-].[Na+]", "CC(=O)O", ["kept the largest fragment (dropped '[Na+]')", "neutralised charges"]),
+        ("OCC", "CCO", [])]
+    assert [x["latent"] for x in lines] == out["latents"] and len(lines[0]["latent"]) == 4
+    assert ("standardised 'CC(=O)[O-].[Na+]' to 'CC(=O)O': kept the largest fragment (dropped '[Na+]'); "
+            "neutralised charges") in printed
+    run(["neighbours", "--checkpoint", ckpt, "[2H]C([2H])([2H])O", "--n", "5", "--radius", "2", "--standardize"])
+    printed = capsys.readouterr().out
+    assert "standardised '[2H]C([2H])([2H])O' to 'CO': removed isotope labels (3 atoms)" in printed
+    assert "distinct molecules around 'CO'" in printed
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["encode", "CC(=O)[O-].[Na+]"], "smiles[0] 'CC(=O)[O-].[Na+]': tokens '[O-]', '.', '[Na+]' never occurred"),
+    (["encode", "C1CC", "--standardize"], "smiles[0] 'C1CC' is not a valid molecule: SMILES Parse Error"),
+    (["encode", "--standardize", "C[N+](C)(C)C"], "token '[N+]' never occurred in the training molecules"),
+    (["encode"], "give one or more SMILES"),
+    (["neighbours", "N.N.Cl[Pt]Cl", "--standardize"], "smiles 'N.N.Cl[Pt]Cl': tokens '[Cl]', '[Pt]' never"),
+    (["neighbours", "CCO", "--n", "0"], "--n must be within 1..200"),
+])
+def test_molecule_commands_refuse_in_one_line(vae, tmp_path, capsys, argv, message):
+    with pytest.raises(SystemExit) as exc:
+        main([argv[0], "--checkpoint", str(tmp_path / "vae"), *argv[1:]])
+    err = capsys.readouterr().err.strip()
+    assert exc.value.code == 2 and err.startswith("seqlab: error: ") and message in err and "\n" not in err, err
+
+
+# ---- --representation selfies: SMILES in and out, SELFIES symbols inside ----------------------------
+
+SELFIES_ALPHABET = "[=Branch1] [=C] [=N] [=O] [Branch1] [C] [Cl] [N] [O] [Ring1]"  # the symbols of MOLECULES
+
+
+@pytest.fixture
+def selfies_vae(tmp_path):
+    return MoleculeGenerator(save(tmp_path / "svae", "smiles-vae", SelfiesTokenizer, hidden=16, latent=4, embed_dim=8))
+
+
+def test_a_selfies_model_samples_and_decodes_smiles(selfies_vae):
+    assert selfies_vae.tokenizer.kind == "selfies" and " ".join(selfies_vae.tokenizer.alphabet) == SELFIES_ALPHABET
+    samples = selfies_vae.sample(50, seed=1)
+    assert samples == selfies_vae.sample(50, seed=1) and not any("[" in s for s in samples)  # SMILES, not symbols
+    assert all(chem.canonical(s) is not None for s in samples if s)
+    z = selfies_vae.encode_smiles(["CCO", "c1ccccc1O"])
+    decoded = selfies_vae.decode(z)
+    assert z.shape == (2, 4) and all(chem.canonical(s) is not None for s in decoded if s)
+    for m in selfies_vae.neighbours("CCO", n=20, radius=2.0):
+        assert chem.canonical(m["smiles"]) == m["smiles"] != "CCO"
+
+
+def test_a_selfies_model_reads_smiles_and_names_the_symbols_it_never_saw(selfies_vae):
+    out = encode_route(selfies_vae, ["OCC", "CC(=O)[O-].[Na+]"], standardize=True)
+    assert out["canonical"] == ["CCO", "CC(=O)O"] and len(out["latents"]) == 2
+    err = refusal(encode_route, selfies_vae, ["CCBr"])
+    assert err.message == ("smiles[0] 'CCBr': token '[Br]' never occurred in the training molecules, so the model "
+                           f"cannot encode it (the model's alphabet: {SELFIES_ALPHABET})")
+    err = refusal(encode_route, selfies_vae, ["C[C@H](N)C(=O)O"])
+    assert "token '[C@H1]' never occurred" in err.message and "it would read 'CC(N)C(=O)O'" in err.message
+    err = refusal(encode_route, selfies_vae, ["F[I](F)(F)(F)F"], True)
+    assert err.message.startswith("smiles[0] 'F[I](F)(F)(F)F': SELFIES cannot write SMILES 'FI(F)(F)(F)F': input "
+                                  "violates the currently-set semantic constraints") and "\n" not in err.message
+    err = refusal(encode_route, selfies_vae, ["C" * 22])
+    assert err.message == f"smiles[0] {'C' * 22!r}: it has 22 tokens; the model reads at most 20"
+    with pytest.raises(SeqlabError, match="token '\\[Br\\]' never occurred"):
+        selfies_vae.encode_smiles(["CCBr"])
+
+
+@pytest.mark.parametrize("tokenizer", [SmilesTokenizer, SelfiesTokenizer])
+def test_novelty_of_the_epoch_samples_is_against_the_training_molecules(tokenizer):
+    tok = tokenizer.build(MOLECULES)
+    task = MoleculeGeneration()
+    split = task.encode_frame(tok, pd.DataFrame({"text": MOLECULES}), np.zeros(len(MOLECULES), np.int64), max_len=20)
+    known = set(spelled_split(tok, split))
+    assert known == {tok.spell(m) for m in MOLECULES}  # SMILES as stored, or their SELFIES: nothing decoded
+    samples = ["OCC", "NCC", "c1ccccc1", "C1=CC=CC=C1", "not a molecule"]  # ethanol and ethylamine are known
+    assert chem.novelty(samples, known, key=tok.spell) == chem.novelty(samples, set(MOLECULES)) == 1 / 3  # benzene
+    torch.manual_seed(0)
+    model = build_model("smiles-rnn", vocab_size=len(tok), num_classes=1, max_len=20, hidden=16, embed_dim=8)
+    scores = task.sampler(tok, split, 30)(model, 0)
+    assert set(scores) == {"valid", "unique", "novelty", "chem_score"} and 0 <= scores["novelty"] <= 1

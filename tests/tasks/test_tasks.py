@@ -78,3 +78,31 @@ def test_optional_hooks_keep_their_defaults():
     assert make_task("generate", 0).details(torch.zeros(3), ["a"]) == {}
     assert set(make_task("classify", 2).details(torch.zeros(5), ["a", "b"])) == {"per_class_f1", "per_class",
                                                                                  "confusion"}
+
+
+def test_balanced_class_weights_match_scikit_learn_and_weigh_the_loss():
+    from sklearn.utils.class_weight import compute_class_weight
+
+    labels = np.array([0] * 30 + [1] * 6 + [2] * 4)
+    task = Classification(3)
+    weights = task.weigh_classes(labels)
+    assert np.allclose(weights.numpy(), compute_class_weight("balanced", classes=np.arange(3), y=labels))
+    assert math.isclose(float(weights[torch.from_numpy(labels)].mean()), 1.0, rel_tol=1e-6)  # 1 per example
+
+    torch.manual_seed(0)
+    logits, rare = torch.randn(5, 3), {"labels": torch.full((5,), 2)}
+    plain = torch.nn.functional.cross_entropy(logits, rare["labels"])
+    # a batch of the rarest class weighs its weight (10/3) times its plain mean, not the same (torch's weighted mean)
+    assert math.isclose(float(task.loss(logits, rare)), float(plain) * float(weights[2]), rel_tol=1e-5)
+    assert math.isclose(float(Classification(3).loss(logits, rare)), float(plain), rel_tol=1e-6)
+
+
+def test_class_weight_takes_none_or_balanced():
+    import pytest
+
+    from seqlab.config import TrainConfig
+    from seqlab.errors import SeqlabError
+
+    assert TrainConfig(class_weight="balanced").class_weight == "balanced"
+    with pytest.raises(SeqlabError, match="class_weight must be none or balanced"):
+        TrainConfig(class_weight="inverse")

@@ -1,8 +1,9 @@
 """RDKit canonicalisation of datasets, with RDKit's own reasons for the molecules it refuses.
 
 Canonicalising is the slow part of preparing molecule data (about 85 µs a molecule); above
-``POOL_MIN`` molecules it is spread over a process pool. What was refused is counted by kind on
-the dataset card (:func:`summarise_invalid`).
+``POOL_MIN`` molecules it is spread over a process pool (:func:`map_chunks`, which the SELFIES
+tokenizer's conversion uses too). What was refused is counted by kind on the dataset card
+(:func:`summarise_invalid`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import os
 import re
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -56,6 +57,25 @@ def _processes() -> int:
         return os.cpu_count() or 1
 
 
+def map_chunks(fn: Callable[[list], object], items: Sequence, *, processes: int | None = None) -> list:
+    """``fn`` of chunks of ``items``, in order: one chunk (this process) below ``POOL_MIN`` items, else
+    chunks over a fork pool of one process per usable core (``processes``)."""
+    items = list(items)
+    processes = processes or _processes()
+    if len(items) < POOL_MIN or processes < 2 or multiprocessing.current_process().daemon:
+        return [fn(items)]
+    # chunks, not single items, so the pickling per task stays small next to the work
+    size = max(1_000, len(items) // (processes * 16))
+    chunks = [items[i:i + size] for i in range(0, len(items), size)]
+    with multiprocessing.get_context("fork").Pool(processes) as pool:
+        out = list(pool.imap(fn, chunks))
+        # let the workers exit on their own: the pool's exit SIGTERMs live ones, and a fork
+        # of a process with Ray's signal handlers prints a stack trace for that
+        pool.close()
+        pool.join()
+    return out
+
+
 def canonicalise(smiles: Sequence[str], *, processes: int | None = None
                  ) -> tuple[list[str | None], list[str | None]]:
     """RDKit-canonical SMILES of each input (``None`` if invalid) and why not (RDKit's message, else ``None``).
@@ -63,20 +83,7 @@ def canonicalise(smiles: Sequence[str], *, processes: int | None = None
     Quiet: RDKit's log is captured, not printed. Above ``POOL_MIN`` inputs the work is spread
     over a fork pool of one process per usable core (RDKit takes about 85 µs a molecule).
     """
-    smiles = list(smiles)
-    processes = processes or _processes()
-    if len(smiles) < POOL_MIN or processes < 2 or multiprocessing.current_process().daemon:
-        pairs = _canonical_chunk(smiles)
-    else:
-        # chunks, not single items, so the pickling per task stays small next to the work
-        size = max(1_000, len(smiles) // (processes * 16))
-        chunks = [smiles[i:i + size] for i in range(0, len(smiles), size)]
-        with multiprocessing.get_context("fork").Pool(processes) as pool:
-            pairs = [p for part in pool.imap(_canonical_chunk, chunks) for p in part]
-            # let the workers exit on their own: the pool's exit SIGTERMs live ones, and a fork
-            # of a process with Ray's signal handlers prints a stack trace for that
-            pool.close()
-            pool.join()
+    pairs = [p for part in map_chunks(_canonical_chunk, smiles, processes=processes) for p in part]
     return [c for c, _ in pairs], [r for _, r in pairs]
 
 

@@ -26,10 +26,11 @@ from seqlab.errors import SeqlabError
 class Entry:
     target: str  # "module:callable"
     task: str  # "classify", "generate", "entity" or "molecule" (seqlab.tasks.TASKS)
-    tokenizer: str  # "word", "char", "wordpiece", "smiles" or "ngrams" (seqlab.tokenizers.TOKENIZERS)
+    tokenizer: str  # "word", "char", "wordpiece", "smiles", "ngrams", ... (seqlab.tokenizers.TOKENIZERS)
     summary: str
     lr: float = 2e-3  # AdamW learning rate when --lr is not given
     features: bool = False  # takes the hand-made mention features of seqlab.data.features
+    selfies: bool = False  # also reads molecules as SELFIES symbols (--representation selfies)
 
     @property
     def builder(self) -> Callable[..., nn.Module]:
@@ -84,18 +85,22 @@ MODELS: dict[str, Entry] = {
                            "LSTM over the sentence, mention marked (write-up 003 baseline)", lr=1e-2),
     "sentence-cnn": Entry("seqlab.models.entity:sentence_cnn", "entity", "word",
                           "CNN over the sentence, mention marked (write-up 003 baseline)"),
+    # the ten-second baseline beside the entity tables: the mention's n-grams and its context words'
+    "mention-tfidf-linear": Entry("seqlab.models.linear:MentionTfidfLinear", "entity", "mention-ngrams",
+                                  "TF-IDF of the mention's n-grams and its context words + linear SVM: the baseline"),
     "sentence-minilm": Entry("seqlab.models.entity:SentenceMiniLM", "entity", "wordpiece",
                              "all-MiniLM-L6-v2 fine-tuned, mention as token type 1 (write-up 003 baseline)", lr=5e-5),
     # generative models of SMILES (write-up 004 and its next step)
     "smiles-ae": Entry("seqlab.models.molecule:DenseAE", "molecule", "smiles",
                        "dense autoencoder on one-hot SMILES, 32-14-7-14-32 (write-up 004)", lr=1e-3),
     "smiles-vae": Entry("seqlab.models.molecule:SmilesVAE", "molecule", "smiles",
-                        "GRU sequence VAE on SMILES, KL annealing and free bits (write-up 004's next step)", lr=1e-3),
+                        "GRU sequence VAE on SMILES, KL annealing and free bits (write-up 004's next step)", lr=1e-3,
+                        selfies=True),
     "smiles-rnn": Entry("seqlab.models.molecule:CharRNN", "molecule", "smiles",
-                        "LSTM language model on SMILES tokens (the MOSES CharRNN baseline)", lr=1e-3),
+                        "LSTM language model on SMILES tokens (the MOSES CharRNN baseline)", lr=1e-3, selfies=True),
 }
-# set from the data (--max-len, the vocabulary, the labels, --embeddings), not model options
-DATA_SIZES = ("vocab_size", "num_classes", "max_len", "vectors")
+# set from the data (--max-len, the vocabulary and its blocks, the labels, --embeddings), not model options
+DATA_SIZES = ("vocab_size", "num_classes", "max_len", "vectors", "context_start")
 
 
 @dataclass(frozen=True)
@@ -142,6 +147,8 @@ OPTIONS: dict[str, Option] = {
     "max_features": Option("keep the most frequent n-grams only (0 = all)", low=0),
     "c": Option("the SVM's C, inverse regularisation (0 = pick from 0.03-3 on the validation split)", low=0),
     "sublinear_tf": Option("weigh a count n as 1 + ln(n)"),
+    "context_words": Option("words either side of the mention whose 1-2-grams are features (0 = the mention only)",
+                            low=0),
     "window": Option("read a text longer than this many word pieces as overlapping windows and average their "
                      "scores (0 = read the first --max-len pieces only)", low=0),
     "stride": Option("word pieces from one window's start to the next (0 = three quarters of a window)", low=0),

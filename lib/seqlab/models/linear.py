@@ -27,6 +27,7 @@ TEMPERATURES = np.geomspace(0.01, 10, 61)
 
 class TfidfLinear(nn.Module):
     fitted = True  # learns in one pass (fit_splits), not by gradient steps
+    context_start = 0  # ids from here on are a second block, normalised on their own (0: one block)
 
     def __init__(self, vocab_size: int, num_classes: int, analyzer: str = "char_wb", ngram_min: int = 2,
                  ngram_max: int = 5, min_df: int = 2, max_features: int = 0, c: float = 0.0,
@@ -49,6 +50,10 @@ class TfidfLinear(nn.Module):
         tf = counts.gather(1, run)
         tf = 1 + torch.log(tf.clamp(min=1)) if self.sublinear_tf else tf
         x = torch.where(first, tf * self.idf[tokens], torch.zeros_like(tf))
+        if self.context_start:  # two blocks, each L2-normalised on its own (ids below context_start, the rest)
+            later = tokens >= self.context_start
+            norm = torch.where(later, (x * later).norm(dim=1, keepdim=True), (x * ~later).norm(dim=1, keepdim=True))
+            return x / norm.clamp(min=1e-12)
         return x / x.norm(dim=1, keepdim=True).clamp(min=1e-12)
 
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
@@ -67,7 +72,8 @@ class TfidfLinear(nn.Module):
         df = np.bincount(x_train.indices, minlength=vocab)
         idf = np.log((1 + x_train.shape[0]) / (1 + df)) + 1  # scikit-learn's smooth idf
         idf[0] = 0.0
-        x_train, x_val = weigh(x_train, idf, self.sublinear_tf), weigh(counts(validation, vocab), idf, self.sublinear_tf)
+        x_train = weigh(x_train, idf, self.sublinear_tf, self.context_start)
+        x_val = weigh(counts(validation, vocab), idf, self.sublinear_tf, self.context_start)
         best, tried = None, []
         for c in [self.c] if self.c > 0 else C_GRID:
             svm = LinearSVC(C=c, class_weight="balanced", random_state=seed).fit(x_train, y_train)
@@ -105,13 +111,17 @@ def counts(split, vocab: int):
     return m
 
 
-def weigh(x, idf: np.ndarray, sublinear: bool):
-    """Counts -> L2-normalised tf-idf rows (in place)."""
+def weigh(x, idf: np.ndarray, sublinear: bool, split: int = 0):
+    """Counts -> tf-idf rows (in place), L2-normalised; with ``split``, columns ``[:split]`` and
+    ``[split:]`` each on their own (as scikit-learn's FeatureUnion of two TfidfVectorizers)."""
+    from scipy import sparse
     from sklearn.preprocessing import normalize
 
     if sublinear:
         x.data = 1 + np.log(x.data)
     x.data *= idf[x.indices]
+    if split:
+        return sparse.hstack([normalize(x[:, :split]), normalize(x[:, split:])], format="csr")
     return normalize(x, copy=False)
 
 
@@ -124,3 +134,22 @@ def macro_f1(y: np.ndarray, pred: np.ndarray, classes: int) -> float:
 def cross_entropy(logits: np.ndarray, y: np.ndarray) -> float:
     z = logits - logits.max(1, keepdims=True)
     return float(np.mean(np.log(np.exp(z).sum(1)) - z[np.arange(len(y)), y]))
+
+
+class MentionTfidfLinear(TfidfLinear):
+    """The TF-IDF + linear SVM baseline of the entity tables: a mention's n-grams and its context words'.
+
+    Its input is :class:`seqlab.tokenizers.ngrams.MentionNgramTokenizer`'s: the mention's n-grams
+    (ids below ``context_start``, set from that vocabulary) and the word 1-2-grams of the
+    ``context_words`` words either side, each block's tf-idf L2-normalised on its own; one linear SVM
+    over both. It answers as the entity models do (``{"logits"}``; spans and features unused).
+    """
+
+    def __init__(self, vocab_size: int, num_classes: int, analyzer: str = "char_wb", ngram_min: int = 2,
+                 ngram_max: int = 5, min_df: int = 2, max_features: int = 0, c: float = 0.0,
+                 sublinear_tf: bool = True, context_words: int = 5, context_start: int = 0):
+        super().__init__(vocab_size, num_classes, analyzer, ngram_min, ngram_max, min_df, max_features, c, sublinear_tf)
+        self.context_start = context_start  # the tokenizer's (the data's), not an option
+
+    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor | None = None, spans=None, features=None) -> dict:
+        return {"logits": super().forward(tokens)}

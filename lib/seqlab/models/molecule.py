@@ -1,8 +1,9 @@
 """Generative models of SMILES strings (write-up 004 and its stated next step).
 
 All three share one interface, used by the ``molecule`` task (:mod:`seqlab.tasks.molecule`), sampling,
-and Serve. Ids follow :class:`seqlab.tokenizers.smiles.SmilesTokenizer`: ``<pad>``=0, ``<unk>``=1,
-``<bos>``=2, ``<eos>``=3; a training row is ``<bos> tokens <eos>``.
+and Serve. Ids follow :class:`seqlab.tokenizers.smiles.SmilesTokenizer` (or, with ``--representation
+selfies``, :class:`seqlab.tokenizers.selfies.SelfiesTokenizer`'s SELFIES symbols): ``<pad>``=0,
+``<unk>``=1, ``<bos>``=2, ``<eos>``=3; a training row is ``<bos> tokens <eos>``.
 
     out = model(tokens, lengths)     # {"logits": (b, t-1, vocab) predicting tokens[:, 1:],
                                      #  "mu", "logvar": (b, latent) or None, "beta": () KL weight}
@@ -259,7 +260,8 @@ def decode_ids(tokenizer, ids: torch.Tensor) -> list[str]:
 @torch.no_grad()
 def sample_smiles(model: nn.Module, tokenizer, *, n: int, seed: int = 0, temperature: float = 1.0,
                   z: torch.Tensor | None = None, batch_size: int = 512) -> list[str]:
-    """``n`` SMILES decoded from the prior (or from the given latents ``z``), reproducibly for ``seed``."""
+    """``n`` SMILES decoded from the prior (or from the given latents ``z``), reproducibly for ``seed``
+    (the tokenizer's ``decode`` makes each a SMILES, a SELFIES tokenizer's too)."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device

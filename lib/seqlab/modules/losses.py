@@ -30,9 +30,17 @@ def l2_penalty(module: nn.Module, l2: float) -> torch.Tensor:
 
 
 
-def cross_entropy(out: dict[str, torch.Tensor], labels: torch.Tensor) -> torch.Tensor:
+def weighted_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
+    """Mean cross-entropy; with class ``weight``, the weighted sum over the batch's size (not over its
+    weights' sum, as torch's weighted mean): every step weighs alike, and balanced weights average 1."""
+    if weight is None:
+        return F.cross_entropy(logits.float(), labels)
+    return F.cross_entropy(logits.float(), labels, weight=weight.to(logits.device), reduction="sum") / len(labels)
+
+
+def cross_entropy(out: dict[str, torch.Tensor], labels: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
     """The training loss of the entity models: cross-entropy plus the model's L2 term, if any."""
-    loss = F.cross_entropy(out["logits"].float(), labels)
+    loss = weighted_cross_entropy(out["logits"], labels, weight)
     return loss + out["penalty"] if "penalty" in out else loss
 
 

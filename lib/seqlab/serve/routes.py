@@ -41,7 +41,7 @@ ROUTES: list[Route] = [
     Route("molecules/sample", "molecule", "sample", molecule.SampleRequest, molecule.MoleculesResponse, molecule.sample,
           '{"n": 10, "temperature": 1.0, "seed": 0}', exclude_none=True),
     Route("molecules/encode", "molecule", "encode", molecule.EncodeRequest, molecule.EncodeResponse, molecule.encode,
-          '{"smiles": ["CCO", ...]}'),
+          '{"smiles": ["CCO", ...]}', exclude_none=True),
     Route("molecules/decode", "molecule", "decode", molecule.DecodeRequest, molecule.MoleculesResponse, molecule.decode,
           '{"latents": [[0.1, ...], ...]}', exclude_none=True),
     Route("molecules/neighbours", "molecule", "neighbours", molecule.NeighboursRequest, molecule.NeighboursResponse,

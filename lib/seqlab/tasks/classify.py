@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from pydantic import BaseModel, Field
 
 from seqlab.errors import BadInput
+from seqlab.modules.losses import weighted_cross_entropy
 from seqlab.tasks import Context, Task
 from seqlab.tasks.encoding import EncodedSplit, encode, pad_rows
 from seqlab.tasks.metrics import from_confusion, per_class, per_class_f1
@@ -68,6 +69,14 @@ class Classification(Task):
     def __init__(self, num_classes: int):
         self.num_classes = num_classes
         self.size = 1 + num_classes * num_classes  # length of stats()
+        self.class_weights: torch.Tensor | None = None  # (num_classes,) training loss weights; None: all 1
+
+    def weigh_classes(self, labels: np.ndarray) -> torch.Tensor:
+        """Balanced loss weights from the training labels: n / (classes x count), 1 on average per example."""
+        counts = np.bincount(labels, minlength=self.num_classes).astype(np.float64)
+        weights = len(labels) / (self.num_classes * np.maximum(counts, 1.0))
+        self.class_weights = torch.tensor(weights, dtype=torch.float32)
+        return self.class_weights
 
     def encode_frame(self, tokenizer, frame, labels: np.ndarray, *, max_len: int, features=None) -> EncodedSplit:
         return encode(tokenizer, frame["text"], labels, self, max_len=max_len)
@@ -83,7 +92,7 @@ class Classification(Task):
         return model(batch["tokens"], batch["lengths"])  # (b, num_classes) logits
 
     def loss(self, logits, batch):
-        return F.cross_entropy(logits.float(), batch["labels"])
+        return weighted_cross_entropy(logits, batch["labels"], self.class_weights)
 
     def stats(self, logits, batch) -> torch.Tensor:
         # [loss sum, confusion matrix (true, predicted) flattened]

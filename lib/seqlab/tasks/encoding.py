@@ -95,6 +95,7 @@ def encode_mentions(tokenizer, texts, starts, ends, labels: np.ndarray, *, max_l
                         features=None if features is None else np.asarray(features, np.float32)[keep])
 
 
-def decode_split(tokenizer, split: EncodedSplit) -> list[str]:
-    """The SMILES strings of an encoded split (training molecules are stored canonical)."""
-    return [tokenizer.decode(split.ids[a:b]) for a, b in zip(split.offsets[:-1], split.offsets[1:])]
+def spelled_split(tokenizer, split: EncodedSplit) -> list[str]:
+    """The molecules of an encoded split as the tokenizer writes them, unconverted: canonical SMILES
+    (training molecules are stored canonical), or a SELFIES tokenizer's SELFIES."""
+    return [tokenizer.spelled(split.ids[a:b]) for a, b in zip(split.offsets[:-1], split.offsets[1:])]

@@ -92,6 +92,11 @@ class EntityClassification(Classification):
     name, kind, data = "entity", "entity-mention classifier", "mentions"
 
     def encode_frame(self, tokenizer, frame, labels: np.ndarray, *, max_len: int, features=None) -> EncodedSplit:
+        if hasattr(tokenizer, "encode_rows"):  # the baseline's n-grams of the mention and its context words
+            keep = np.flatnonzero(labels >= 0)
+            rows = frame.iloc[keep]
+            ids, offsets = tokenizer.encode_rows(rows["text"], rows["start"], rows["end"])
+            return EncodedSplit(ids, offsets, labels[keep], spans=np.zeros((len(keep), 2), np.int64))
         return encode_mentions(tokenizer, frame["text"], frame["start"], frame["end"], labels, max_len=max_len,
                                features=features)
 
@@ -106,7 +111,7 @@ class EntityClassification(Classification):
         return model(batch["tokens"], batch["lengths"], batch["spans"], batch.get("features"))
 
     def loss(self, out, batch):
-        return cross_entropy(out, batch["labels"])
+        return cross_entropy(out, batch["labels"], self.class_weights)
 
     def stats(self, out, batch) -> torch.Tensor:
         return super().stats(out["logits"], batch)

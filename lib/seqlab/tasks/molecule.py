@@ -17,8 +17,10 @@ from seqlab.models.molecule import sample_smiles
 from seqlab.modules.losses import elbo_loss, kl_terms
 from seqlab.tasks import Context, Task
 from seqlab.tasks.batches import bucket_batches
-from seqlab.tasks.encoding import EncodedSplit, decode_split, pad_rows
+from seqlab.tasks.encoding import EncodedSplit, pad_rows, spelled_split
 from seqlab.tasks.predictor import Predictor
+from seqlab.tokenizers.selfies import SelfiesTokenizer
+from seqlab.tokenizers.smiles import SmilesTokenizer
 
 # ---- serving -----------------------------------------------------------------------------------
 
@@ -42,15 +44,32 @@ class MoleculesResponse(BaseModel):
     valid_fraction: float
 
 
+STANDARDIZE = ("standardise each molecule first, so that a salt, a charged form or a stereo-isomer of a drug "
+               "reaches a model whose alphabet lacks them (MOSES: no salts, charges, stereo or isotopes): keep "
+               "the largest fragment, neutralise charges, and drop stereo and isotope labels where the model has "
+               "no tokens for them; the answer's standardized says what changed. Off: the molecule as sent")
+
+
+class Standardized(BaseModel):
+    input: str = Field(description="the SMILES as sent")
+    smiles: str = Field(description="the standardised, RDKit-canonical SMILES the model read")
+    changes: list[str] = Field(description="what standardisation changed, in words, e.g. \"kept the largest "
+                                           "fragment (dropped 'Cl')\", \"neutralised charges\", \"removed stereo "
+                                           "(1 centre)\"; empty when nothing but the atom order did")
+
+
 class EncodeRequest(BaseModel):
     smiles: list[str] = Field(description="molecules to encode", examples=[["CCO", "c1ccccc1O"]])
+    standardize: bool = Field(False, description=STANDARDIZE)
 
 
 class EncodeResponse(BaseModel):
     model: str
     latent_size: int
     latents: list[list[float]]
-    canonical: list[str]
+    canonical: list[str] = Field(description="the SMILES each latent encodes (canonical; standardised when asked)")
+    standardized: list[Standardized] | None = Field(
+        None, description="with standardize: one item per molecule, in request order; absent otherwise")
 
 
 class DecodeRequest(BaseModel):
@@ -66,6 +85,7 @@ class NeighboursRequest(BaseModel):
     radius: float = Field(0.5, gt=0, le=10, description="standard deviation of the points around the code")
     seed: int = Field(0, ge=0)
     svg: bool = Field(False, description="add an SVG drawing of every molecule")
+    standardize: bool = Field(False, description=STANDARDIZE)
 
 
 class Neighbour(BaseModel):
@@ -77,8 +97,9 @@ class Neighbour(BaseModel):
 
 class NeighboursResponse(BaseModel):
     model: str
-    query: str
+    query: str = Field(description="the SMILES whose neighbourhood was explored (canonical; standardised when asked)")
     neighbours: list[Neighbour]
+    standardized: Standardized | None = Field(None, description="with standardize: what changed; absent otherwise")
 
 
 def check_smiles(smiles: list[str], *, max_items: int, max_chars: int) -> list[str]:
@@ -96,6 +117,45 @@ def check_smiles(smiles: list[str], *, max_items: int, max_chars: int) -> list[s
             raise BadInput(422, f"smiles[{i}] {s[:80]!r} is not a valid molecule: {why}")
         out.append(chem.canonical(s))
     return out
+
+
+def unreadable(tokenizer: SmilesTokenizer | SelfiesTokenizer, smiles: str, max_len: int) -> str | None:
+    """Why a model with this tokenizer cannot read ``smiles`` (RDKit-canonical), or None: a token
+    (SELFIES: a symbol) outside its alphabet (named, with the alphabet), more tokens than ``max_len``,
+    or a molecule SELFIES cannot write."""
+    try:
+        unknown = tokenizer.unknown(smiles)
+    except SeqlabError as exc:  # SELFIES: an atom with more bonds than its grammar allows
+        return str(exc)
+    if unknown:
+        many = len(unknown) > 1
+        return (f"token{'s' * many} {', '.join(map(repr, unknown))} never occurred in the training molecules, so "
+                f"the model cannot encode {'them' if many else 'it'} (the model's alphabet: "
+                f"{' '.join(tokenizer.alphabet)})")
+    n = len(tokenizer.words(smiles))
+    return f"it has {n} tokens; the model reads at most {max_len}" if n > max_len else None
+
+
+def standardize_for(tokenizer: SmilesTokenizer | SelfiesTokenizer, smiles: str) -> tuple[str, list[str]]:
+    """:func:`seqlab.chem.standardize`, keeping stereo and isotope labels where the tokenizer has tokens for them."""
+    return chem.standardize(smiles, keep_stereo=tokenizer.has_stereo, keep_isotopes=tokenizer.has_isotopes)
+
+
+def readable(model: MoleculeGenerator, sent: list[str], canonical: list[str], names: list[str],
+             standardize: bool) -> tuple[list[str], list[dict] | None]:
+    """The SMILES the model reads (``canonical``, standardised when asked) and, when asked, what changed
+    for each; a 422 naming the first molecule the model cannot read and why (see :func:`unreadable`)."""
+    done = [model.standardize(s) for s in canonical] if standardize else [(s, []) for s in canonical]
+    for name, raw, (s, _) in zip(names, sent, done):
+        why = model.unreadable(s)
+        if why and not standardize:
+            fixed, changes = model.standardize(s)
+            if fixed != s and not model.unreadable(fixed):
+                why += f"; with standardize on it would read {fixed!r} ({'; '.join(changes)})"
+        if why:
+            raise BadInput(422, f"{name} {raw[:80]!r}: {why}")
+    report = [{"input": raw, "smiles": s, "changes": c} for raw, (s, c) in zip(sent, done)] if standardize else None
+    return [s for s, _ in done], report
 
 
 def molecules(smiles: list[str], svg: bool) -> dict:
@@ -121,9 +181,12 @@ def sample(model: MoleculeGenerator, request: SampleRequest, ctx: Context) -> di
 def encode(model: MoleculeGenerator, request: EncodeRequest, ctx: Context) -> dict:
     require_latent(model, "molecules/encode", ctx)
     canonical = check_smiles(request.smiles, max_items=ctx.max_items, max_chars=ctx.max_chars)
+    names = [f"smiles[{i}]" for i in range(len(canonical))]
+    canonical, report = readable(model, request.smiles, canonical, names, request.standardize)
     z = model.encode_smiles(canonical)
-    return {"latent_size": model.latent_size, "canonical": canonical,
-            "latents": [[round(float(v), 6) for v in row] for row in z]}
+    out = {"latent_size": model.latent_size, "canonical": canonical,
+           "latents": [[round(float(v), 6) for v in row] for row in z]}
+    return out if report is None else {**out, "standardized": report}
 
 
 def decode(model: MoleculeGenerator, request: DecodeRequest, ctx: Context) -> dict:
@@ -143,11 +206,12 @@ def decode(model: MoleculeGenerator, request: DecodeRequest, ctx: Context) -> di
 
 def neighbours(model: MoleculeGenerator, request: NeighboursRequest, ctx: Context) -> dict:
     require_latent(model, "molecules/neighbours", ctx)
-    query = check_smiles([request.smiles], max_items=1, max_chars=ctx.max_chars)[0]
+    canonical = check_smiles([request.smiles], max_items=1, max_chars=ctx.max_chars)
+    [query], report = readable(model, [request.smiles], canonical, ["smiles"], request.standardize)
     found = model.neighbours(query, n=request.n, radius=request.radius, seed=request.seed)
     if request.svg:
         found = [{**m, "svg": chem.svg(m["smiles"])} for m in found]
-    return {"query": query, "neighbours": found}
+    return {"query": query, "neighbours": found, **({"standardized": report[0]} if report else {})}
 
 
 # ---- training ----------------------------------------------------------------------------------
@@ -216,11 +280,14 @@ class MoleculeGeneration(Task):
         instead of the ELBO; None when ``n`` is 0."""
         if n < 1:
             return None
-        known = set(decode_split(tokenizer, train_split))  # novelty is against the training molecules
+        # novelty is against the training molecules, compared as the tokenizer writes them: a SELFIES
+        # model's 1.6M training rows are not decoded (about 0.5 ms a molecule), its samples are encoded
+        known = set(spelled_split(tokenizer, train_split))
 
         def measure(model: torch.nn.Module, seed: int) -> dict[str, float]:
             smiles = sample_smiles(model, tokenizer, n=n, seed=seed)
-            valid, unique, novel = chem.validity(smiles), chem.uniqueness(smiles, None), chem.novelty(smiles, known)
+            valid, unique = chem.validity(smiles), chem.uniqueness(smiles, None)
+            novel = chem.novelty(smiles, known, key=tokenizer.spell)
             return {"valid": valid, "unique": unique, "novelty": novel, "chem_score": valid * unique * novel}
 
         return measure
@@ -242,15 +309,24 @@ class MoleculeGenerator(Predictor):
     def sample(self, n: int, *, temperature: float = 1.0, seed: int = 0) -> list[str]:
         return sample_smiles(self.model, self.tokenizer, n=n, seed=seed, temperature=temperature)
 
+    def unreadable(self, smiles: str) -> str | None:
+        """Why the model cannot read canonical ``smiles`` (a token outside its alphabet, too long), or None."""
+        return unreadable(self.tokenizer, smiles, self.max_len)
+
+    def standardize(self, smiles: str) -> tuple[str, list[str]]:
+        """The molecule standardised for this model's alphabet, and what changed (:func:`seqlab.chem.standardize`)."""
+        return standardize_for(self.tokenizer, smiles)
+
     def encode_smiles(self, smiles: list[str]) -> np.ndarray:
-        """(n, latent) posterior means of canonical SMILES (check them with :func:`seqlab.chem.parse_error`)."""
+        """(n, latent) posterior means of canonical SMILES (check them with :func:`seqlab.chem.parse_error`
+        and :meth:`unreadable`; a molecule the model cannot read is a SeqlabError saying why)."""
         if not self.latent_size:
             raise SeqlabError(f"model {self.meta['model']['name']!r} has no latent space; a VAE "
                               f"(smiles-vae) or the autoencoder (smiles-ae) has")
-        unknown = sorted({t for s in smiles for t in self.tokenizer.words(s) if t not in self.tokenizer.index})
-        if unknown:
-            raise SeqlabError(f"token {unknown[0]!r} never occurred in the training molecules; the model cannot "
-                              f"encode it (known tokens: {' '.join(self.tokenizer.vocab[4:])})")
+        for s in smiles:
+            why = self.unreadable(s)
+            if why:
+                raise SeqlabError(f"{s[:80]!r}: {why}")
         split = self.encode(smiles)
         z = np.zeros((len(smiles), self.latent_size), np.float32)
         with torch.no_grad():

@@ -6,8 +6,10 @@ and a JSON-able ``to_dict`` whose ``kind`` names its class; :func:`from_dict` re
     words      WordTokenizer: lower-cased words, id 0 padding, 1 unknown
     chars      CharTokenizer: characters with <bos>/<eos>, for the char-level generator
     smiles     SmilesTokenizer: chemical tokens of SMILES (Cl, [nH], %10 stay whole)
+    selfies    SelfiesTokenizer: SELFIES symbols of SMILES ([C], [=O], [Ring1]), decoded back to SMILES
     wordpiece  WordPieceTokenizer: all-MiniLM-L6-v2's own WordPiece
     ngrams     NgramTokenizer: the counted n-grams of the TF-IDF baseline (scikit-learn's analysers)
+    mention-ngrams  MentionNgramTokenizer: an entity mention's n-grams and its context words' (that baseline's)
 """
 
 from __future__ import annotations
@@ -35,7 +37,9 @@ TOKENIZERS: dict[str, str] = {"word": "seqlab.tokenizers.words:WordTokenizer",
                               "char": "seqlab.tokenizers.chars:CharTokenizer",
                               "wordpiece": "seqlab.tokenizers.wordpiece:WordPieceTokenizer",
                               "smiles": "seqlab.tokenizers.smiles:SmilesTokenizer",
-                              "ngrams": "seqlab.tokenizers.ngrams:NgramTokenizer"}
+                              "selfies": "seqlab.tokenizers.selfies:SelfiesTokenizer",
+                              "ngrams": "seqlab.tokenizers.ngrams:NgramTokenizer",
+                              "mention-ngrams": "seqlab.tokenizers.ngrams:MentionNgramTokenizer"}
 
 
 def from_dict(d: dict):
@@ -57,7 +61,7 @@ def tokenizer_files(tokenizer, folder: Path) -> list[str]:
     Word-level and WordPiece tokenizers: a Hugging Face ``tokenizer.json``
     (``tokenizers.Tokenizer.from_file`` gives the same ids, cut at ``max_len``). Every tokenizer also
     writes ``seqlab_tokenizer.json``, its vocabulary and settings in seqlab's own schema: for the
-    character and SMILES tokenizers that is the only form (they split text in Python)."""
+    character, SMILES and SELFIES tokenizers that is the only form (they split text in Python)."""
     folder = Path(folder)
     (folder / "seqlab_tokenizer.json").write_text(json.dumps(tokenizer.to_dict()))
     names = ["seqlab_tokenizer.json"]

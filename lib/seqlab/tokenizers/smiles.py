@@ -65,3 +65,30 @@ class SmilesTokenizer(CharTokenizer):
 
     def pieces(self, text: str) -> list[int]:
         return [self.index.get(t, 1) for t in split_smiles(text)]
+
+    def spelled(self, ids: Iterable[int]) -> str:
+        """The molecule of ``ids`` as the tokens write it: the SMILES (as :meth:`decode`)."""
+        return self.decode(ids)
+
+    def spell(self, smiles: str) -> str:
+        """``smiles`` as the tokens write molecules: unchanged (a SELFIES tokenizer converts it)."""
+        return smiles
+
+    @property
+    def alphabet(self) -> list[str]:
+        """The chemical tokens of the vocabulary (the specials left out)."""
+        return self.vocab[4:]
+
+    def unknown(self, smiles: str) -> list[str]:
+        """The tokens of ``smiles`` outside the vocabulary, each once, in order of appearance."""
+        return list(dict.fromkeys(t for t in split_smiles(smiles) if t not in self.index))
+
+    @property
+    def has_stereo(self) -> bool:
+        """Whether the vocabulary writes stereo: a chiral atom (``[C@@H]``) or a bond direction."""
+        return any("@" in t or t in ("/", "\\") for t in self.alphabet)
+
+    @property
+    def has_isotopes(self) -> bool:
+        """Whether the vocabulary writes isotope labels (``[13CH3]``, ``[2H]``)."""
+        return any(t[:1] == "[" and t[1:2].isdigit() for t in self.alphabet)

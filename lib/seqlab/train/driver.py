@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from seqlab.checkpoint import epoch_folders, local_dir
-from seqlab.config import DataConfig, ModelConfig, TrainConfig
+from seqlab.config import DataConfig, ModelConfig, TrainConfig, identity_of
 from seqlab.data.prepare import PreparedData
 from seqlab.data.select import load_split, load_splits, prepare_data
 from seqlab.errors import SeqlabError
@@ -82,16 +82,22 @@ def check_task(task: str, model: str, prepared: PreparedData) -> None:
                       f"brat folder, or a table with text, start, end, label")
 
 
-def build_tokenizer(kind: str, texts: pd.Series, data_cfg: DataConfig, model_cfg: ModelConfig | None = None):
-    if kind == "ngrams":  # the TF-IDF baseline's n-grams, as its options say
-        from seqlab.tokenizers.ngrams import NgramTokenizer
+def build_tokenizer(kind: str, texts: pd.Series, data_cfg: DataConfig, model_cfg: ModelConfig | None = None,
+                    spans: tuple | None = None):
+    """The tokenizer of ``kind``, built on the training ``texts`` (and, for mention n-grams, the
+    mentions' ``spans``: (starts, ends))."""
+    if kind in ("ngrams", "mention-ngrams"):  # the TF-IDF baselines' n-grams, as their options say
+        from seqlab.tokenizers.ngrams import MentionNgramTokenizer, NgramTokenizer
 
         model_cfg = model_cfg or ModelConfig(model="tfidf-linear")
         opts = {n: model_cfg.option(n, p.default) for n, p in entry(model_cfg.model).parameters().items()}
         if opts["ngram_min"] > opts["ngram_max"]:
             raise SeqlabError(f"ngram_min ({opts['ngram_min']}) must not exceed ngram_max ({opts['ngram_max']})")
-        return NgramTokenizer.build(texts, analyzer=opts["analyzer"], ngram_range=(opts["ngram_min"], opts["ngram_max"]),
-                                    min_df=opts["min_df"], max_features=opts["max_features"])
+        settings = {"analyzer": opts["analyzer"], "ngram_range": (opts["ngram_min"], opts["ngram_max"]),
+                    "min_df": opts["min_df"], "max_features": opts["max_features"]}
+        if kind == "mention-ngrams":
+            return MentionNgramTokenizer.build(texts, *spans, context_words=opts["context_words"], **settings)
+        return NgramTokenizer.build(texts, **settings)
     if kind == "wordpiece":  # ships with the pre-trained model
         from seqlab.tokenizers.wordpiece import WordPieceTokenizer
 
@@ -104,6 +110,10 @@ def build_tokenizer(kind: str, texts: pd.Series, data_cfg: DataConfig, model_cfg
         from seqlab.tokenizers.smiles import SmilesTokenizer
 
         return SmilesTokenizer.build(texts, max_len=data_cfg.max_len)
+    if kind == "selfies":  # the same, in SELFIES symbols (--representation selfies)
+        from seqlab.tokenizers.selfies import SelfiesTokenizer
+
+        return SelfiesTokenizer.build(texts, max_len=data_cfg.max_len)
     from seqlab.tokenizers.words import WordTokenizer
 
     return WordTokenizer.build(texts, max_size=data_cfg.vocab_size, min_freq=data_cfg.min_freq,
@@ -122,7 +132,10 @@ def prepare(data_cfg: DataConfig, model_cfg: ModelConfig | None = None) -> Prepa
     labels = sorted(data_cfg.kept_labels() or (set(frames["train"]["label"]) if cross_domain
                                                else prepared.card["classes"]))
     task = make_task(spec.task, len(labels))
-    tokenizer = build_tokenizer(spec.tokenizer, frames["train"]["text"], data_cfg, model_cfg)
+    train = frames["train"]
+    spans = (train["start"], train["end"]) if task.data == "mentions" else None
+    kind = "selfies" if model_cfg.representation == "selfies" else spec.tokenizer  # ModelConfig checked the model
+    tokenizer = build_tokenizer(kind, train["text"], data_cfg, model_cfg, spans)
     card = {k: prepared.card[k] for k in ("name", "sha256", "counts", "split_rule")}
     card.update(root=str(prepared.root), limit=data_cfg.limit, keep_labels=data_cfg.kept_labels(),
                 fold=data_cfg.fold, train_domain=data_cfg.train_domain, test_domain=data_cfg.test_domain)
@@ -156,18 +169,18 @@ def prepare(data_cfg: DataConfig, model_cfg: ModelConfig | None = None) -> Prepa
 def signature(prepared: Prepared, model_cfg: ModelConfig) -> str:
     """What makes a checkpoint usable for resuming: model options, data settings, vocabulary."""
     vocab = hashlib.sha256(json.dumps(prepared.tokenizer, sort_keys=True).encode()).hexdigest()
-    blob = json.dumps({"model": dataclasses.asdict(model_cfg), "data": dataclasses.asdict(prepared.data_config),
+    blob = json.dumps({"model": identity_of(model_cfg), "data": identity_of(prepared.data_config),
                        "vocab": vocab}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
 # train fields a resumed run must keep: changing one mid-run gives a run that no setting describes
-RESUME_FIELDS = ("lr", "batch_size", "seed", "precision")
+RESUME_FIELDS = ("lr", "batch_size", "seed", "precision", "class_weight")
 
 
 def check_resumable(run_path: str, sig: str, train_cfg: TrainConfig | None = None) -> None:
     """Refuse to resume a run whose latest checkpoint was made with other model or data settings, or
-    (unless ``train_cfg.allow_changed``) with another lr, batch size, seed or precision."""
+    (unless ``train_cfg.allow_changed``) with another lr, batch size, seed, precision or class weighting."""
     found = epoch_folders(run_path)
     if not found:
         return
@@ -196,6 +209,8 @@ def model_kwargs(prepared: Prepared, model_cfg: ModelConfig) -> dict:
         kwargs["max_len"] = prepared.data_config.max_len
     if prepared.embeddings is not None:
         kwargs["embed_dim"] = prepared.embeddings.shape[1]
+    if prepared.tokenizer.get("kind") == "mention-ngrams":  # where its vocabulary's context block starts
+        kwargs["context_start"] = len(prepared.tokenizer["mention_vocab"])
     return kwargs
 
 
@@ -224,6 +239,9 @@ def fit(prepared: Prepared, model_cfg: ModelConfig, train_cfg: TrainConfig, *, n
 
     task = make_task(prepared.task, len(prepared.labels))
     score, order = metric or (task.metric, task.mode)
+    if train_cfg.class_weight != "none" and not hasattr(task, "weigh_classes"):
+        raise SeqlabError(f"--class-weight {train_cfg.class_weight}: {prepared.task} models have no classes to weigh; "
+                          f"it applies to classifiers (classify, entity)")
 
     kwargs = model_kwargs(prepared, model_cfg)
     # build once on the driver so a bad model option fails here, in one line, not in every worker

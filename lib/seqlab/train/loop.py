@@ -167,6 +167,8 @@ def train_loop_per_worker(config: dict) -> None:
 
     torch.manual_seed(cfg.seed)  # same initial weights on every rank; DDP broadcasts rank 0's anyway
     task = make_task(spec.task, len(spec.labels))
+    if cfg.class_weight == "balanced":
+        task.weigh_classes(train_split.labels)
     vectors = {} if spec.vectors is None else {"vectors": ray.get(spec.vectors)}  # pre-trained word vectors
     raw_model = build_model(spec.model.model, vocab_size=spec.vocab_size, num_classes=len(spec.labels),
                             **spec.model_kwargs, **vectors)

@@ -16,7 +16,7 @@ import typing
 
 import pyarrow.fs as pa_fs
 
-from seqlab.config import DataConfig, ModelConfig, SearchConfig, TrainConfig, convert
+from seqlab.config import DataConfig, ModelConfig, SearchConfig, TrainConfig, convert, identity_of
 from seqlab.errors import SeqlabError
 from seqlab.models import MODELS, entry, option_type
 from seqlab.storage import join, open_fs, ray_storage
@@ -116,13 +116,12 @@ def search_settings(data_cfg: DataConfig, model_cfg: ModelConfig, train_cfg: Tra
     where = targets(dims, model_cfg.model)
     experiment = join(train_cfg.resolved_storage(), cfg.search_name)
     space_text = {k: str(d) for k, d in dims.items()}
-    model = dataclasses.asdict(model_cfg) | {"options": {k: v for k, v in model_cfg.options.items()
-                                                         if where.get(k) != "model"}}
-    identity = json.dumps({"search": cfg.search_name, "data": dataclasses.asdict(data_cfg), "model": model,
+    model = identity_of(model_cfg) | {"options": {k: v for k, v in model_cfg.options.items() if where.get(k) != "model"}}
+    identity = json.dumps({"search": cfg.search_name, "data": identity_of(data_cfg), "model": model,
                            "space": space_text}, sort_keys=True)
     return {"study_name": f"{cfg.search_name}-{hashlib.sha256(identity.encode()).hexdigest()[:8]}",
             "search": dataclasses.asdict(cfg) | {"results_dir": None, "study_storage": study_storage(cfg, experiment)},
-            "space": space_text, "data": dataclasses.asdict(data_cfg), "model": model,
+            "space": space_text, "data": identity_of(data_cfg), "model": model,
             # where runs are stored and tracked is no part of what the search is
             "train": dataclasses.asdict(train_cfg) | {"storage_path": None, "tracking_uri": None, "experiment": None}
             | {k: None for k, t in where.items() if t == "train"}}
