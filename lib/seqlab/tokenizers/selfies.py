@@ -22,8 +22,7 @@ import selfies
 from seqlab.data.molecules import map_chunks
 from seqlab.errors import SeqlabError
 from seqlab.tokenizers import BOS, EOS, PAD, UNK, ragged
-from seqlab.tokenizers.chars import CharTokenizer
-from seqlab.tokenizers.smiles import MAX_TOKENS
+from seqlab.tokenizers.smiles import MAX_TOKENS, SmilesTokenizer
 
 ISOTOPE = re.compile(r"\[[-=#/\\]*\d")  # [13CH3], [=13CH2]: a mass number before the element
 
@@ -48,22 +47,18 @@ def _encode(index: dict[str, int], chunk: list[str]) -> tuple[np.ndarray, np.nda
     return ragged([[2, *(index.get(t, 1) for t in split_selfies(s)), 3] for s in chunk])
 
 
-class SelfiesTokenizer(CharTokenizer):
+class SelfiesTokenizer(SmilesTokenizer):
     """SMILES to SELFIES symbol ids for molecule models: ``<pad>``=0, ``<unk>``=1, ``<bos>``=2, ``<eos>``=3.
 
     As :class:`seqlab.tokenizers.smiles.SmilesTokenizer`, with SELFIES symbols (``[C]``, ``[=O]``,
     ``[Branch1]``, ``[Ring1]``) for tokens: ``encode`` gives ``<bos>`` + the symbols + ``<eos>`` and
     never cuts; ``max_len`` is the most symbols a molecule may have; symbols outside the vocabulary
-    become ``<unk>``; ``decode`` gives the SMILES of the symbols (not canonical).
+    become ``<unk>`` (``unknown`` names them; a molecule SELFIES cannot write is a :class:`SeqlabError`);
+    ``decode`` gives the SMILES of the symbols (not canonical).
     """
 
     kind = "selfies"
-    unk_id = 1
-    specials: tuple[list[int], list[int]] = ([], [])
     split = staticmethod(split_selfies)
-
-    def tokens(self, text: str) -> list[str]:
-        return split_selfies(text)
 
     @classmethod
     def build(cls, texts: Iterable[str], *, min_freq: int = 1, max_len: int = MAX_TOKENS) -> SelfiesTokenizer:
@@ -80,12 +75,6 @@ class SelfiesTokenizer(CharTokenizer):
         np.cumsum(lengths, out=offsets[1:])
         return np.concatenate([ids for ids, _ in parts]), offsets
 
-    def words(self, text: str) -> list[str]:
-        return split_selfies(text)
-
-    def pieces(self, text: str) -> list[int]:
-        return [self.index.get(t, 1) for t in split_selfies(text)]
-
     def spelled(self, ids: Iterable[int]) -> str:
         """The SELFIES string of ``ids`` (stopping at ``<eos>``, specials dropped), not converted."""
         return super().decode(ids)
@@ -100,16 +89,6 @@ class SelfiesTokenizer(CharTokenizer):
     def decode(self, ids: Iterable[int]) -> str:
         """The SMILES of ``ids`` (stopping at ``<eos>``, specials dropped): a molecule for any symbols, ``""`` for none."""
         return selfies.decoder(self.spelled(ids))
-
-    @property
-    def alphabet(self) -> list[str]:
-        """The SELFIES symbols of the vocabulary (the specials left out)."""
-        return self.vocab[4:]
-
-    def unknown(self, smiles: str) -> list[str]:
-        """The symbols of ``smiles`` outside the vocabulary, each once, in order of appearance
-        (:class:`SeqlabError` where SELFIES cannot write it)."""
-        return list(dict.fromkeys(t for t in split_selfies(smiles) if t not in self.index))
 
     @property
     def has_stereo(self) -> bool:

@@ -54,17 +54,17 @@ class SmilesTokenizer(CharTokenizer):
     split = staticmethod(split_smiles)
 
     def tokens(self, text: str) -> list[str]:
-        return split_smiles(text)
+        return self.split(text)
 
     @classmethod
     def build(cls, texts: Iterable[str], *, min_freq: int = 1, max_len: int = MAX_TOKENS) -> SmilesTokenizer:
         return super().build(texts, min_freq=min_freq, max_len=max_len)
 
     def words(self, text: str) -> list[str]:
-        return split_smiles(text)
+        return self.split(text)
 
     def pieces(self, text: str) -> list[int]:
-        return [self.index.get(t, 1) for t in split_smiles(text)]
+        return [self.index.get(t, 1) for t in self.split(text)]
 
     def spelled(self, ids: Iterable[int]) -> str:
         """The molecule of ``ids`` as the tokens write it: the SMILES (as :meth:`decode`)."""
@@ -81,7 +81,7 @@ class SmilesTokenizer(CharTokenizer):
 
     def unknown(self, smiles: str) -> list[str]:
         """The tokens of ``smiles`` outside the vocabulary, each once, in order of appearance."""
-        return list(dict.fromkeys(t for t in split_smiles(smiles) if t not in self.index))
+        return list(dict.fromkeys(t for t in self.split(smiles) if t not in self.index))
 
     @property
     def has_stereo(self) -> bool:
