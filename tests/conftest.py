@@ -122,6 +122,21 @@ def pytest_xdist_make_scheduler(config, log):
 NICE = int(os.environ.get("SEQLAB_TEST_NICE", "5"))
 
 
+# $SEQLAB_TEST_TIMELINE: a file that gets one JSON line per test phase (xdist worker, test, phase, start, seconds),
+# to see which process holds the suite's critical path and when the other one is done
+TIMELINE = os.environ.get("SEQLAB_TEST_TIMELINE")
+
+
+def pytest_runtest_logreport(report):
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if TIMELINE and worker:
+        import json
+
+        with open(TIMELINE, "a") as f:
+            f.write(json.dumps({"worker": worker, "test": report.nodeid, "when": report.when,
+                                "start": round(getattr(report, "start", 0), 2), "s": round(report.duration, 2)}) + "\n")
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item):
     if os.environ.get("PYTEST_XDIST_WORKER") and group_of(item.nodeid) is None and os.nice(0) < NICE:

@@ -43,6 +43,7 @@ def test_bad_input_is_one_line_not_a_traceback(tmp_path):
         (["train", "--dataset", "drugs-rating", "--model", "minilm", "--embeddings", "spacy"],
          "model 'minilm' has no word embedding layer"),
         (["generate", "--checkpoint", str(tmp_path), "--temperature", "0"], "--temperature must be > 0"),
+        (["generate", "--checkpoint", str(tmp_path), "--stream", "--n", "2"], "--stream prints one text"),
         (["tune", "--model", "minilm", "--dataset", "drugs-rating", "--limit", "20"], "has no LSTM width to search"),
         (["train", "--model", "smiles-vae", "--dataset", "drugs-rating"], "generates molecules, but drugs-rating is text"),
         (["train", "--model", "lstm", "--dataset", "moses"], "moses holds molecules (SMILES); choose a molecule model"),
@@ -106,6 +107,30 @@ def test_parser_builds():
 def test_job_scripts_are_the_cli(job, usage):
     out = subprocess.run([sys.executable, str(ROOT / "jobs" / f"{job}.py"), "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and f"usage: {usage}" in out.stdout
+
+
+def test_generate_streams_the_same_text_as_it_is_sampled(tmp_path):
+    import json
+
+    from conftest import tiny_checkpoint
+
+    ckpt = str(tiny_checkpoint(tmp_path / "writer", "char-lstm"))
+    args = ["generate", "--checkpoint", ckpt, "--category", "loans", "--prompt", "my ", "--length", "400",
+            "--temperature", "1.5", "--seed", "4"]
+    whole = seqlab(*args)
+    assert whole.returncode == 0, whole.stderr
+    text = json.loads(whole.stdout.strip().splitlines()[-1])["text"]
+    # read the streamed output as it comes: the prompt first, then the characters, then one newline
+    proc = subprocess.Popen([sys.executable, "-m", "seqlab.cli", *args, "--stream"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    chunks = []
+    while chunk := proc.stdout.read1(4096):
+        chunks.append(chunk)
+    assert proc.wait(60) == 0, proc.stderr.read().decode()
+    out = b"".join(chunks).decode()
+    assert out == text + "\n" and out.startswith("my ") and len(text) > len("my ")
+    bad = seqlab("generate", "--checkpoint", ckpt, "--category", "nope", "--stream")
+    assert bad.returncode == 2 and bad.stdout == "" and "unknown category 'nope'" in bad.stderr  # nothing printed first
 
 
 def test_models_lists_every_model_with_its_task():

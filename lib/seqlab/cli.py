@@ -260,9 +260,23 @@ def cmd_generate(cfg: dict, args) -> dict:
 
     if args.temperature <= 0 or args.length < 1 or args.n < 1:
         raise SeqlabError("--temperature must be > 0, --length and --n >= 1")
+    if args.stream and args.n != 1:
+        raise SeqlabError(f"--stream prints one text as it is sampled; got --n {args.n} (leave --n out, or drop --stream)")
+    sampling = {"category": args.category, "prompt": args.prompt, "length": args.length,
+                "temperature": args.temperature, "n": args.n, "seed": args.seed}
     with local_dir(resolve_checkpoint(args.checkpoint)) as d:
-        texts = TextGenerator(d).generate(category=args.category, prompt=args.prompt, length=args.length,
-                                          temperature=args.temperature, n=args.n, seed=args.seed)
+        model = TextGenerator(d)
+        if args.stream:  # the text as it is sampled, plain: the same text as without --stream
+            steps = model.stream(**sampling)  # a bad category fails here, before anything is printed
+            text = args.prompt
+            sys.stdout.write(text)
+            for (char,) in steps:
+                sys.stdout.write(char)
+                sys.stdout.flush()
+                text += char
+            sys.stdout.write("\n")
+            return {"texts": [text]}
+        texts = model.generate(**sampling)
     for text in texts:
         print(json.dumps({"category": args.category, "text": text}), flush=True)
     return {"texts": texts}
@@ -455,6 +469,9 @@ def build_parser(model: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--temperature", type=float, default=0.5, help="sampling temperature (default: 0.5)")
     p.add_argument("--n", type=int, default=1, help="texts to generate (default: 1)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--stream", action="store_true",
+                   help="print the text character by character as it is sampled, as plain text (one text; the "
+                        "default prints each finished text as a JSON line)")
     p.set_defaults(fn=cmd_generate, sections=[])
 
     p = sub.add_parser("sample", help="sample molecules from a SMILES generator checkpoint, locally, without Ray")

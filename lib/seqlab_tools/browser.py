@@ -58,6 +58,8 @@ def try_models(driver, url: str, *, api_key: str | None = None, shots: Path | No
     for key in keys:
         select.select_by_value(key)
         task = driver.execute_script("return current().task")
+        if task == "generate":  # each text the page showed while the answer streamed in, by its length
+            driver.execute_script(WATCH_GENERATED)
         driver.find_element(By.ID, f"{task}-run").click()
         wait.until(ec.visibility_of_element_located((By.ID, "output")))
         wait.until(lambda d: d.find_element(By.ID, f"{task}-run").is_enabled())
@@ -71,6 +73,9 @@ def try_models(driver, url: str, *, api_key: str | None = None, shots: Path | No
             out["bars"] = len(driver.find_elements(By.CSS_SELECTOR, "[data-testid=bar]"))
         elif task == "generate":
             out["text"] = driver.find_element(By.CSS_SELECTOR, "[data-testid=generated]").text
+            out["shown"] = driver.execute_script("return window.seqlabShown")
+            out["length"] = driver.execute_script(
+                "return document.querySelector('[data-testid=generated]').textContent.length")
         else:
             out["drawn"] = len(driver.find_elements(By.CSS_SELECTOR, "[data-testid=molecule] svg"))
             out["invalid"] = len(driver.find_elements(By.CSS_SELECTOR, "[data-testid=molecule-invalid]"))
@@ -78,6 +83,19 @@ def try_models(driver, url: str, *, api_key: str | None = None, shots: Path | No
             out["screenshot"] = str(screenshot(driver, Path(shots) / f"page-{key.replace(':', '-v')}.png"))
         seen[key] = out
     return seen
+
+
+# a MutationObserver on the output: the length of every text the generated-text box was given, in order
+# (a record keeps the text node added at that moment, so updates that land in one frame still count)
+WATCH_GENERATED = """
+window.seqlabShown = [];
+new MutationObserver((records) => {
+  for (const r of records) {
+    if (r.target.dataset && r.target.dataset.testid === "generated")
+      for (const n of r.addedNodes) if (n.nodeType === Node.TEXT_NODE) window.seqlabShown.push(n.data.length);
+  }
+}).observe(document.getElementById("output"), {childList: true, subtree: true});
+"""
 
 
 def screenshot(driver, path: Path) -> Path:

@@ -78,9 +78,13 @@ def checkpoint_problem(uri: str) -> str | None:
     return None
 
 
-def _into_next_epoch(run_uri: str, after_epoch: int, timeout: float = 600) -> dict:
-    """Wait for the checkpoint of ``after_epoch`` and then for half of the next epoch to pass."""
-    meta = wait_for(lambda: checkpoints(run_uri).get(after_epoch), timeout, f"checkpoint of epoch {after_epoch}")
+def _into_next_epoch(run_uri: str, after_epoch: int, ended=lambda: False, timeout: float = 600) -> dict:
+    """Wait for the checkpoint of ``after_epoch`` and then for half of the next epoch to pass;
+    ``ended()`` is polled meanwhile (it may submit the run again, or raise when the run is over)."""
+    def saved():
+        return checkpoints(run_uri).get(after_epoch) or ended()
+
+    meta = wait_for(saved, timeout, f"checkpoint of epoch {after_epoch}")
     time.sleep(0.5 * meta["metrics"]["epoch_time_s"])
     return meta
 
@@ -103,14 +107,28 @@ def driver_pid(cluster: LocalCluster, job_id: str) -> int:
     pid = int(cluster.client().get_job_info(job_id).driver_info.pid)
     args = processes().get(pid, (0, []))[1]
     if not any(a.endswith(".py") and "jobs/" in a for a in args):
-        raise SeqlabError(f"job {job_id}: driver pid {pid} is not the job's entrypoint ({' '.join(args)[:200]!r})")
+        status = cluster.client().get_job_status(job_id)
+        raise SeqlabError(f"job {job_id} ({status}): driver pid {pid} is not the job's entrypoint "
+                          f"({' '.join(args)[:200]!r}); its log ends:\n{cluster.logs(job_id)[-4000:]}")
     return pid
+
+
+RESUBMIT = {"kill-driver", "restart-s3"}  # faults that can end the job: the run is submitted again
+
+
+def _driver_alive(cluster: LocalCluster, job_id: str) -> bool:
+    try:
+        driver_pid(cluster, job_id)
+        return True
+    except (SeqlabError, TypeError, ValueError):  # no driver yet (pid None), or its process is gone
+        return False
 
 
 def run_fault(cluster: LocalCluster, fault: str, name: str, storage_uri: str, *, epochs: int = 3,
               s3: S3Server | None = None, s3_down_s: float = 8.0) -> Outcome:
     """Train ``name`` and inject ``fault``: none, kill-worker, stop-node, kill-driver or restart-s3, or
-    several joined by ``+`` (each in its own epoch: the first in epoch 2, the next in epoch 3, ...)."""
+    several joined by ``+`` (each in its own epoch: the first in epoch 2, the next in epoch 3, ...). A job
+    that a fault ended is submitted again under the same run name, before the next fault if any."""
     run_uri = storage.join(storage_uri, name)
     t0 = time.monotonic()
     jobs = [cluster.submit(train_command(name, storage_uri, epochs))]
@@ -118,13 +136,31 @@ def run_fault(cluster: LocalCluster, fault: str, name: str, storage_uri: str, *,
     if len(chosen) >= epochs:
         raise SeqlabError(f"{len(chosen)} faults need more than {epochs} epochs (one fault per epoch from epoch 2)")
     injected, lost = [], None
+
+    def resubmitted() -> bool:
+        """After a fault that can end the job (the driver killed, S3 gone), a job that ended without
+        finishing is submitted again under the same run name, as a user would; always False, so the
+        wait goes on."""
+        status = cluster.client().get_job_status(jobs[-1])
+        if status.is_terminal():
+            if str(status).endswith("SUCCEEDED") or not RESUBMIT & set(chosen[:len(injected)]):
+                raise SeqlabError(f"job {jobs[-1]} ended {status} before fault {len(injected) + 1} of {fault!r}:\n"
+                                  f"{cluster.logs(jobs[-1])[-3000:]}")
+            jobs.append(cluster.submit(train_command(name, storage_uri, epochs)))
+        return False
+
     for after, one in enumerate(chosen, start=1):
-        meta = _into_next_epoch(run_uri, after)
+        meta = _into_next_epoch(run_uri, after, resubmitted)
+        while one == "kill-driver" and not _driver_alive(cluster, jobs[-1]):
+            # the fault before ended the job on its own just now: the run is submitted again, then its driver killed
+            cluster.wait(jobs[-1])
+            resubmitted()
+            wait_for(lambda: _driver_alive(cluster, jobs[-1]), 300, f"the driver of job {jobs[-1]}")
         if lost is None:
             lost = time.time() - meta["saved_at"]
-        injected.append(_inject(cluster, one, jobs[0], after + 1, s3, s3_down_s))
-    status = cluster.wait(jobs[0])
-    if status != "SUCCEEDED" and {"kill-driver", "restart-s3"} & set(chosen):
+        injected.append(_inject(cluster, one, jobs[-1], after + 1, s3, s3_down_s))
+    status = cluster.wait(jobs[-1])
+    if status != "SUCCEEDED" and RESUBMIT & set(chosen):
         jobs.append(cluster.submit(train_command(name, storage_uri, epochs)))
         status = cluster.wait(jobs[-1])
     logs = "\n".join(cluster.logs(j) for j in jobs)

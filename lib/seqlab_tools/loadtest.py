@@ -10,6 +10,7 @@ import asyncio
 import json
 import random
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -177,3 +178,21 @@ def send_hostile(base: str, cases: list[tuple[str, str, bytes, dict]], concurren
         return by_kind
 
     return asyncio.run(go())
+
+
+def sse_events(lines) -> Iterator[tuple[str, dict]]:
+    """``(event, data)`` of a Server-Sent Events stream whose data are JSON, from its lines as they
+    come (``requests``' ``iter_lines(decode_unicode=True)``, or decoded lines from aiohttp)."""
+    kind, data = "message", []
+    for line in lines:
+        line = line.rstrip("\r\n")
+        if not line:
+            if data:
+                yield kind, json.loads("\n".join(data))
+            kind, data = "message", []
+        elif line.startswith("event:"):
+            kind = line[len("event:"):].strip()
+        elif line.startswith("data:"):
+            data.append(line[len("data:"):].removeprefix(" "))
+    if data:
+        yield kind, json.loads("\n".join(data))

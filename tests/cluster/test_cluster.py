@@ -127,24 +127,21 @@ def test_a_killed_worker_and_a_leaving_node_each_resume_from_the_last_checkpoint
     _same_metrics("two-faults", EPOCHS + 1)
 
 
-def test_killed_driver_resumes_when_submitted_again(cluster, baseline):
-    out = faults.run_fault(cluster, "kill-driver", "kill-driver", RUNS, epochs=EPOCHS)
-    assert len(out.jobs) == 2 and cluster.wait(out.jobs[0]) == "FAILED"
+def test_an_s3_restart_and_a_killed_driver_each_resume_and_lose_nothing(cluster, s3, baseline):
+    # two faults in one run (one job start-up fewer): SeaweedFS stopped for 8 s in epoch 2, then the job's
+    # driver killed in epoch 3 and the same run submitted again
+    out = faults.run_fault(cluster, "restart-s3+kill-driver", "s3-and-driver", RUNS, epochs=EPOCHS + 1, s3=s3)
     assert out.status == "SUCCEEDED", out.logs[-3000:]
-    assert min(out.resumed_from) >= 2  # the second job went on from a checkpoint, not from scratch
-    assert faults.verify_checkpoints(f"{RUNS}/kill-driver") == {1: "ok", 2: "ok"}
-    _same_metrics("kill-driver")
-
-
-def test_s3_restart_mid_run_loses_nothing(cluster, s3, baseline):
-    out = faults.run_fault(cluster, "restart-s3", "restart-s3", RUNS, epochs=EPOCHS, s3=s3)
-    assert out.status == "SUCCEEDED", out.logs[-3000:]
-    checked = faults.verify_checkpoints(f"{RUNS}/restart-s3")
-    assert checked[2] == "ok" and out.epochs == 2
+    # the S3 outage is taken by Train's own restarts (--max-failures) or, should it end the job, by one more
+    # submission; the killed driver's job fails and its run goes on in the next one
+    assert len(out.jobs) in (2, 3) and cluster.wait(out.jobs[-2]) == "FAILED"
+    assert 3 in out.resumed_from  # the last submission went on from the checkpoint of epoch 2, not from scratch
+    checked = faults.verify_checkpoints(f"{RUNS}/s3-and-driver")
+    assert checked == {1: "ok", 2: "ok", 3: "ok"}
     # a checkpoint cut short by the outage is refused, never resumed from
     for epoch in out.resumed_from:
         assert checked.get(epoch - 1) == "ok"
-    _same_metrics("restart-s3")
+    _same_metrics("s3-and-driver", EPOCHS + 1)
 
 
 # PostgreSQL, what a cluster keeps a study in: the SQLite default goes through the same Optuna RDBStorage

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from seqlab.models.charlm import CharLSTM, sample
+from seqlab.models.charlm import CharLSTM, sample, stream
 from seqlab.modules.losses import lm_loss
 from seqlab.tokenizers.chars import CharTokenizer
 
@@ -124,6 +124,25 @@ def test_sample_seed_determinism_and_prompt():
     assert sample(m, tok, length=0, prompt="ab") == ["ab"]
     with pytest.raises(ValueError):
         sample(m, tok, temperature=0.0)
+
+
+def test_stream_yields_each_steps_characters_and_they_join_into_sample():
+    tok = CharTokenizer.build(["abcdefghijklmnopqrstuvwxyz "])
+    torch.manual_seed(0)
+    m = CharLSTM(vocab_size=len(tok), num_classes=1, hidden=16)
+    for kw in ({"n": 3, "length": 40, "temperature": 1.0, "seed": 2}, {"n": 1, "length": 25, "prompt": "the "},
+               {"n": 2, "length": 30, "temperature": 1e-4}):
+        steps = list(stream(m, tok, **kw))
+        assert 1 <= len(steps) <= kw["length"] and all(len(chars) == kw["n"] for chars in steps)
+        assert all(len(c) <= 1 for chars in steps for c in chars)  # one character a step, or none once ended
+        joined = [kw.get("prompt", "") + "".join(chars[i] for chars in steps) for i in range(kw["n"])]
+        assert joined == sample(m, tok, **kw)
+        if len(steps) < kw["length"]:  # it stopped early: in its last step the last text ended too
+            assert steps[-1] == [""] * kw["n"]
+    steps = stream(m, tok, n=1, length=1000, temperature=1.0)
+    next(steps)
+    steps.close()  # a caller that stops reading: the model is left in the mode it had
+    assert m.training
 
 
 def test_sample_conditional():

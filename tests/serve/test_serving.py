@@ -105,6 +105,32 @@ def test_concurrent_requests_are_batched_per_model(url):
     assert after["largest_batch"] <= DEFAULT.max_batch_size
 
 
+def test_generation_streams_as_server_sent_events_that_join_into_the_answer(url):
+    from seqlab_tools.loadtest import sse_events
+
+    body = {"category": "loans", "prompt": "my ", "length": 300, "temperature": 1.5, "n": 2, "seed": 5}
+    whole = post(url, "/v1/models/writer/generate", body).json()
+    for path in ("/v1/models/writer/generate", "/v1/generate"):
+        with requests.post(f"{url}{path}", json={**body, "stream": True}, stream=True, timeout=60) as r:
+            assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream"), r.text
+            events = list(sse_events(r.iter_lines(decode_unicode=True)))
+        kinds = [kind for kind, _ in events]
+        assert kinds[0] == "start" and kinds[-1] == "done" and set(kinds[1:-1]) == {"delta"}, kinds
+        assert events[0][1] == {"model": "writer:1", "category": "loans", "prompt": "my ", "n": 2}
+        steps = [data["texts"] for kind, data in events if kind == "delta"]  # one event a step
+        assert 1 <= len(steps) <= 300 and all(len(s) == 2 and all(len(c) <= 1 for c in s) for s in steps)
+        joined = ["my " + "".join(s[i] for s in steps) for i in range(2)]
+        assert events[-1][1] == whole == {"model": "writer:1", "category": "loans", "texts": joined}
+    # bad input is refused before the stream starts: a plain 4xx with the usual body
+    r = post(url, "/v1/models/writer/generate", {"category": "nope", "stream": True})
+    assert r.status_code == 422 and "unknown category 'nope'" in r.json()["error"]
+    # a client that stops reading mid-stream leaves the replica answering
+    with requests.post(f"{url}/v1/generate", json={**body, "length": 2000, "stream": True}, stream=True,
+                       timeout=60) as r:
+        next(r.iter_lines())
+    assert post(url, "/v1/models/writer/generate", body).json() == whole
+
+
 @pytest.mark.parametrize("path, kwargs, status, message", [
     ("/v1/models/cfpb/classify", {"json": {"texts": ["x" * 2001]}}, 413, "at most 2000"),
     ("/v1/models/cfpb/classify", {"data": b'{"texts": ["' + b"a" * 70000 + b'"]}',
@@ -145,7 +171,8 @@ def test_a_client_error_is_an_answer_with_no_traceback_in_the_replica_log(url):
     before = failures()
     for path, body in [("/v1/models/cfpb/classify", {"texts": []}),
                        ("/v1/models/mols/molecules/encode", {"smiles": ["C1CC"]}),
-                       ("/v1/models/writer/generate", {"category": "nope"})]:
+                       ("/v1/models/writer/generate", {"category": "nope"}),
+                       ("/v1/models/writer/generate", {"category": "nope", "stream": True})]:
         r = post(url, path, body)
         assert r.status_code == 422 and r.json()["error"], r.text
     assert post(url, "/v1/models/cfpb/classify", {"texts": ["fine"]}).status_code == 200  # logs flushed by then

@@ -40,6 +40,9 @@ def test_every_model_can_be_tried_from_the_page(ray_local, tmp_path):
         serve.shutdown()
     assert seen["cfpb"]["label"] in ("billing", "loans", "other") and seen["cfpb"]["bars"] == 3
     assert seen["writer"]["task"] == "generate" and seen["writer"]["text"].strip()
+    # the text was shown as it streamed in: growing, one step at a time, up to the whole text
+    shown = seen["writer"]["shown"]
+    assert len(shown) > 2 and shown == sorted(shown) and shown[-1] == seen["writer"]["length"]
     assert seen["mols"]["drawn"] + seen["mols"]["invalid"] == 8
     for out in seen.values():
         png = (tmp_path / "shots" / out["screenshot"].rsplit("/", 1)[-1]).read_bytes()

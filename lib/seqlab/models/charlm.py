@@ -8,6 +8,8 @@ extra input (``conditional=True``). Ids follow :class:`seqlab.tokenizers.chars.C
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -99,16 +101,29 @@ class CharLSTM(nn.Module):
         return self.step(tokens, category, state)[0]  # (b, t, vocab_size)
 
 
-@torch.no_grad()
 def sample(model: CharLSTM, tokenizer, *, n: int = 1, length: int = 300, temperature: float = 0.5,
            prompt: str = "", category: int | None = None, seed: int = 0, device="cpu") -> list[str]:
-    """``n`` texts, each ``prompt`` followed by at most ``length`` sampled characters.
+    """``n`` texts, each ``prompt`` followed by at most ``length`` sampled characters: what
+    :func:`stream` yields, joined."""
+    texts = [prompt] * n
+    for chars in stream(model, tokenizer, n=n, length=length, temperature=temperature, prompt=prompt,
+                        category=category, seed=seed, device=device):
+        texts = [t + c for t, c in zip(texts, chars)]
+    return texts
+
+
+@torch.no_grad()  # on a generator function: around each step it takes
+def stream(model: CharLSTM, tokenizer, *, n: int = 1, length: int = 300, temperature: float = 0.5,
+           prompt: str = "", category: int | None = None, seed: int = 0, device="cpu") -> Iterator[list[str]]:
+    """Sample ``n`` texts together, yielding after each step the character each text gained (``""`` for
+    a text that has ended, or drew ``<unk>``); at most ``length`` steps.
 
     Starts from ``<bos>`` + ``prompt`` and draws each next character from
     ``softmax(logits / temperature)`` (temperature <= 1e-3: the most likely one) until ``<eos>``.
     The same ``seed`` gives the same texts. Special tokens are dropped from the result, ``<unk>``
     included; prompt characters the tokenizer does not know are fed as ``<unk>``.
-    ``category`` is required for a conditional model and ignored otherwise.
+    ``category`` is required for a conditional model and ignored otherwise. Arguments are checked
+    when the first step is asked for.
     """
     if not temperature > 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
@@ -133,9 +148,8 @@ def sample(model: CharLSTM, tokenizer, *, n: int = 1, length: int = 300, tempera
         # <pad> and <bos> are never targets, so never draw them
         banned = torch.zeros(last.shape[-1], dtype=torch.bool, device=device)
         banned[[PAD_ID, BOS_ID]] = True
-        out = torch.full((n, length), EOS_ID, dtype=torch.long, device=device)
         done = torch.zeros(n, dtype=torch.bool, device=device)
-        for i in range(length):
+        for _ in range(length):
             last = last.masked_fill(banned, float("-inf"))
             if temperature <= 1e-3:
                 nxt = last.argmax(dim=-1)  # (n,)
@@ -143,12 +157,11 @@ def sample(model: CharLSTM, tokenizer, *, n: int = 1, length: int = 300, tempera
                 probs = torch.softmax(last / temperature, dim=-1)
                 nxt = torch.multinomial(probs, 1, generator=gen).squeeze(1)  # (n,)
             nxt = nxt.masked_fill(done, EOS_ID)  # finished rows stay finished
-            out[:, i] = nxt
             done |= nxt == EOS_ID
+            yield [tokenizer.decode([i]) for i in nxt.tolist()]
             if bool(done.all()):
                 break
             logits, state = model.step(nxt[:, None], cat, state)
             last = logits[:, -1].float()
     finally:
         model.train(was_training)
-    return [prompt + tokenizer.decode(row) for row in out.tolist()]

@@ -16,7 +16,7 @@ from importlib import resources
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 from ray import serve
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -111,6 +111,27 @@ class ModelsResponse(BaseModel):
 
 
 
+def _event_stream(first: list, rest) -> StreamingResponse:
+    """Server-Sent Events from a replica's stream of ``(event, data)`` lists, the first already read.
+    Should the replica fail mid-stream, the client (which has its 200 already) gets an ``error`` event."""
+    from ray.exceptions import RayError
+
+    def sse(items: list) -> str:
+        return "".join(f"event: {kind}\ndata: {json.dumps(data)}\n\n" for kind, data in items)
+
+    async def events():
+        yield sse(first)
+        try:
+            async for items in rest:
+                yield sse(items)
+        except RayError as exc:
+            yield sse([("error", {"error": f"the model's replica failed mid-stream ({type(exc).__name__}); "
+                                           f"send the request again"})])
+
+    return StreamingResponse(events(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
 def _add_routes(route: Route) -> None:
     """``POST /v1/models/{model}/<path>`` and ``POST /v1/<path>`` for one route of the table, as
     methods of :class:`Gateway` (Serve binds endpoints whose qualified name starts with ``Gateway.``)."""
@@ -130,7 +151,10 @@ def _add_routes(route: Route) -> None:
         fn.__signature__ = inspect.Signature(params)
         fn.__name__ = name + suffix
         fn.__qualname__ = f"Gateway.{name}{suffix}"
-        api.post(path, response_model=route.response, response_model_exclude_none=route.exclude_none)(fn)
+        streams = {200: {"content": {"text/event-stream": {}}, "description": 'with "stream": true: Server-Sent '
+                                                                               "Events"}} if route.stream else None
+        api.post(path, response_model=route.response, response_model_exclude_none=route.exclude_none,
+                 responses=streams)(fn)
 
 
 for _route in ROUTES:
@@ -197,19 +221,25 @@ class Gateway:
         except UnicodeEncodeError as exc:
             raise BadInput(422, f"the body holds an unpaired surrogate ({exc.object[exc.start:exc.end]!r}), which "
                                 f"is not valid Unicode; send UTF-8 text") from None
+        streamed = route.stream is not None and getattr(request, "stream", False)
         for attempt in range(3):
             try:
-                out = await self.handles[key].handle.remote(route.name, request)
+                if streamed:
+                    stream = self.handles[key].options(stream=True).handle_stream.remote(route.name, request)
+                    out = await stream.__anext__()  # the first events, or the refusal
+                else:
+                    out = await self.handles[key].handle.remote(route.name, request)
             except (ActorDiedError, ActorUnavailableError, RayActorError):
                 # the replica died with the request in flight: inference has no side effects, so retry
-                # on another replica (Serve starts a replacement)
+                # on another replica (Serve starts a replacement); a stream, only before its first event
                 if attempt == 2:
                     raise BadInput(503, f"model {key!r} has no live replica right now; retry shortly") from None
                 await asyncio.sleep(0.2 * (attempt + 1))
                 continue
             if isinstance(out, Refused):  # bad input, found by the model's replica
                 raise BadInput(out.status, out.message)
-            return out
+            return _event_stream(out, stream) if streamed else out
+
 
     @api.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def page(self) -> HTMLResponse:

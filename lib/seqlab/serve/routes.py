@@ -28,6 +28,9 @@ class Route:
     example: str  # the body an error message shows as expected
     check: Callable | None = None  # (request, Context) -> None, raises BadInput; batched routes only
     batched: bool = False
+    # (predictor, request, Context) -> iterator of (event, data) for a request that asks ``"stream": true``
+    # (Server-Sent Events); raises BadInput or SeqlabError before the first event
+    stream: Callable | None = None
     exclude_none: bool = False  # leave unset optional fields out of the response
 
 
@@ -35,7 +38,7 @@ ROUTES: list[Route] = [
     Route("classify", "classify", "classify", classify.ClassifyRequest, classify.ClassifyResponse,
           classify.classify_many, '{"texts": ["...", ...]}', check=classify.check_request, batched=True),
     Route("generate", "generate", "generate", generate.GenerateRequest, generate.GenerateResponse, generate.generate,
-          '{"category": "...", "prompt": "...", "length": 300, "temperature": 0.5}'),
+          '{"category": "...", "prompt": "...", "length": 300, "temperature": 0.5}', stream=generate.generate_stream),
     Route("entities/classify", "entity", "entities", entity.EntityRequest, entity.EntityResponse,
           entity.classify_entities, '{"text": "...", "spans": [{"start": 0, "end": 4}, ...]}', exclude_none=True),
     Route("molecules/sample", "molecule", "sample", molecule.SampleRequest, molecule.MoleculesResponse, molecule.sample,

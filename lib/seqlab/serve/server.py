@@ -4,6 +4,8 @@ the routes of its task (:mod:`seqlab.serve.routes`)."""
 from __future__ import annotations
 
 import asyncio
+import threading
+from collections.abc import AsyncIterator
 
 from ray import serve
 
@@ -95,3 +97,46 @@ class ModelServer:
         except BadInput as exc:
             return Refused(exc.status, exc.message)
         return {"model": self.name, **body}
+
+    async def handle_stream(self, name: str, request) -> AsyncIterator[list[tuple[str, dict]] | Refused]:
+        """Answer one request of route ``name`` as it is made (the gateway calls this with
+        ``stream=True``): lists of ``(event, data)``, each holding what was made since the last one
+        (so a slow reader gets fewer, larger items, not a backlog); ``start`` and ``done`` name the model.
+        Bad input comes back first and alone, as :class:`Refused`. The route's iterator runs in a
+        thread, off the event loop, and stops when the caller goes away."""
+        route = BY_NAME[name]
+        try:
+            events = await asyncio.to_thread(self._run, route.stream, request)
+        except BadInput as exc:
+            yield Refused(exc.status, exc.message)
+            return
+        loop, queue, stop = asyncio.get_running_loop(), asyncio.Queue(), threading.Event()
+        end = object()
+
+        def produce():
+            try:
+                for event in events:
+                    if stop.is_set():
+                        break
+                    loop.call_soon_threadsafe(queue.put_nowait, event)
+            except Exception as exc:  # mid-stream: the client has its 200 already, so it gets an error event
+                message = str(exc) if isinstance(exc, SeqlabError) else f"generation failed: {type(exc).__name__}"
+                loop.call_soon_threadsafe(queue.put_nowait, ("error", {"error": message}))
+            finally:
+                loop.call_soon_threadsafe(queue.put_nowait, end)
+
+        worker = asyncio.ensure_future(asyncio.to_thread(produce))
+        try:
+            finished = False
+            while not finished:
+                got = [await queue.get()]
+                while not queue.empty():
+                    got.append(queue.get_nowait())
+                finished = got[-1] is end
+                items = [(kind, {"model": self.name, **data} if kind in ("start", "done") else data)
+                         for kind, data in (g for g in got if g is not end)]
+                if items:
+                    yield items
+        finally:
+            stop.set()
+            await worker

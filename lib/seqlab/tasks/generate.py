@@ -4,6 +4,7 @@ and the generation route."""
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -28,6 +29,9 @@ class GenerateRequest(BaseModel):
     temperature: float = Field(0.5, gt=0, le=5, description="sampling temperature ('diversity'; 0.5 in write-up 000)")
     n: int = Field(1, ge=1, le=16, description="texts to generate")
     seed: int = Field(0, ge=0, description="random seed; the same request and seed give the same texts")
+    stream: bool = Field(False, description="answer as Server-Sent Events, characters as they are sampled: an event "
+                                            "'start', then one 'delta' per step ({\"texts\": [the new character of "
+                                            "each text]}), then 'done' with the whole answer")
 
 
 class GenerateResponse(BaseModel):
@@ -41,6 +45,24 @@ def generate(model: TextGenerator, request: GenerateRequest, ctx: Context) -> di
     texts = model.generate(category=request.category, prompt=request.prompt, length=request.length,
                            temperature=request.temperature, n=request.n, seed=request.seed)
     return {"category": request.category, "texts": texts}
+
+
+def generate_stream(model: TextGenerator, request: GenerateRequest, ctx: Context) -> Iterator[tuple[str, dict]]:
+    """The streamed form of :func:`generate`, as events: ``start``, a ``delta`` per step (the character
+    each text gained), ``done`` (the answer :func:`generate` gives). A bad request raises here, before
+    any event."""
+    steps = model.stream(category=request.category, prompt=request.prompt, length=request.length,
+                         temperature=request.temperature, n=request.n, seed=request.seed)
+    return _events(request, steps)
+
+
+def _events(request: GenerateRequest, steps: Iterator[list[str]]) -> Iterator[tuple[str, dict]]:
+    yield "start", {"category": request.category, "prompt": request.prompt, "n": request.n}
+    texts = [request.prompt] * request.n
+    for chars in steps:
+        texts = [t + c for t, c in zip(texts, chars)]
+        yield "delta", {"texts": chars}
+    yield "done", {"category": request.category, "texts": texts}
 
 
 # ---- training ----------------------------------------------------------------------------------
@@ -117,6 +139,18 @@ class TextGenerator(Predictor):
         """``n`` texts of up to ``length`` new characters; ``category`` is required by a conditional model."""
         from seqlab.models.charlm import sample
 
+        return sample(self.model, self.tokenizer, **self._sampling(category, prompt, length, temperature, n, seed))
+
+    def stream(self, *, category: str | None = None, prompt: str = "", length: int = 300,
+               temperature: float = 0.5, n: int = 1, seed: int = 0) -> Iterator[list[str]]:
+        """The texts of :meth:`generate` as they are sampled: after each step, the character each of
+        the ``n`` texts gained (``""`` once it has ended); the prompt is not repeated. A bad category
+        raises here, before the first step."""
+        from seqlab.models.charlm import stream
+
+        return stream(self.model, self.tokenizer, **self._sampling(category, prompt, length, temperature, n, seed))
+
+    def _sampling(self, category, prompt, length, temperature, n, seed) -> dict:
         index = None
         if category is not None:
             if category not in self.labels:
@@ -124,8 +158,8 @@ class TextGenerator(Predictor):
             index = self.labels.index(category)
         elif self.conditional:
             raise SeqlabError(f"this model is conditional: give a category, one of {', '.join(self.labels)}")
-        return sample(self.model, self.tokenizer, n=n, length=length, temperature=temperature, prompt=prompt,
-                      category=index if self.conditional else None, seed=seed, device=self.device)
+        return {"n": n, "length": length, "temperature": temperature, "prompt": prompt,
+                "category": index if self.conditional else None, "seed": seed, "device": self.device}
 
 
 def recognisability(classifier: TextClassifier, generated: dict[str, list[str]]) -> dict:
