@@ -16,6 +16,9 @@ from seqlab.serve.sources import open_source
 from seqlab.tasks import Context, kind, load_predictor
 
 
+STREAM_INTERVAL_S = 0.03  # a streamed answer's items after its first character: at most ~33 a second
+
+
 def replica_device(gpu_ids: list, cuda_available: bool) -> str:
     """``cuda`` only for a replica that Ray gave a GPU: one that asked for none stays off the GPUs,
     which training jobs on the same node may hold."""
@@ -101,7 +104,8 @@ class ModelServer:
     async def handle_stream(self, name: str, request) -> AsyncIterator[list[tuple[str, dict]] | Refused]:
         """Answer one request of route ``name`` as it is made (the gateway calls this with
         ``stream=True``): lists of ``(event, data)``, each holding what was made since the last one
-        (so a slow reader gets fewer, larger items, not a backlog); ``start`` and ``done`` name the model.
+        (at most one every ``STREAM_INTERVAL_S`` after the first character, and fewer, larger ones for a
+        slow reader); ``start`` and ``done`` name the model.
         Bad input comes back first and alone, as :class:`Refused`. The route's iterator runs in a
         thread, off the event loop, and stops when the caller goes away."""
         route = BY_NAME[name]
@@ -127,16 +131,25 @@ class ModelServer:
 
         worker = asyncio.ensure_future(asyncio.to_thread(produce))
         try:
-            finished = False
+            finished, first_delta, last = False, False, 0.0
             while not finished:
                 got = [await queue.get()]
-                while not queue.empty():
+                # after the first character, what comes within STREAM_INTERVAL_S travels as one item: each
+                # item crosses two actor hops and the proxy, which cost more than a step of a small model
+                while first_delta and got[-1] is not end and (left := last + STREAM_INTERVAL_S - loop.time()) > 0:
+                    try:
+                        got.append(await asyncio.wait_for(queue.get(), left))
+                    except asyncio.TimeoutError:
+                        break
+                while got[-1] is not end and not queue.empty():
                     got.append(queue.get_nowait())
                 finished = got[-1] is end
                 items = [(kind, {"model": self.name, **data} if kind in ("start", "done") else data)
                          for kind, data in (g for g in got if g is not end)]
+                first_delta = first_delta or any(kind == "delta" for kind, _ in items)
                 if items:
                     yield items
+                    last = loop.time()
         finally:
             stop.set()
             await worker
