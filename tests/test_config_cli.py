@@ -18,7 +18,7 @@ def seqlab(*args, **kw):
     return subprocess.run([sys.executable, "-m", "seqlab.cli", *args], capture_output=True, text=True, **kw)
 
 
-@pytest.mark.parametrize("command", ["data", "train", "runs", "tune", "serve", "registry", "predict", "generate",
+@pytest.mark.parametrize("command", ["data", "train", "runs", "tune", "serve", "registry", "predict", "generate", "optimize",
                                      "sample", "export", "models"])
 def test_help_explains_every_command(command):
     out = seqlab(command, "--help")

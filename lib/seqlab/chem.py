@@ -25,7 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from rdkit import Chem, rdBase
-from rdkit.Chem import Draw, rdFingerprintGenerator
+from rdkit.Chem import QED, Crippen, Draw, rdFingerprintGenerator
 from rdkit.Chem.Draw import rdMolDraw2D
 from rdkit.Chem.MolStandardize import rdMolStandardize
 from torch import nn
@@ -223,6 +223,39 @@ def internal_diversity(smiles: Sequence[str], p: int = 1, block: int = 2048) -> 
         sim = torch.where(union > 0, inter / union.clamp(min=1), 1.0).double()
         per_row.append((sim**p).mean(1) ** (1 / p))
     return float(1 - torch.cat(per_row).mean())
+
+
+# --- properties to optimise ------------------------------------------------------------------------
+
+# what an objective can weigh: RDKit's QED (Bickerton et al. 2012, 0..1) and Crippen logP (Wildman & Crippen 1999)
+PROPERTIES: dict[str, Callable[[Chem.Mol], float]] = {
+    "qed": lambda m: QED.qed(m),
+    "logp": lambda m: Crippen.MolLogP(m),
+}
+
+
+def parse_objective(text: str) -> dict[str, float]:
+    """``"qed"``, ``"logp"`` or a weighted sum such as ``"qed=1,logp=0.1"`` -> ``{property: weight}``."""
+    weights = {}
+    for part in (p.strip() for p in text.split(",")):
+        name, _, weight = part.partition("=")
+        name = name.strip().lower()
+        if name not in PROPERTIES:
+            raise SeqlabError(f"objective: unknown property {name!r}; choose from {', '.join(PROPERTIES)}, or a "
+                              f"weighted sum such as 'qed=1,logp=0.1'")
+        try:
+            weights[name] = float(weight) if weight.strip() else 1.0
+        except ValueError:
+            raise SeqlabError(f"objective: the weight of {name!r} is {weight.strip()!r}, not a number") from None
+    if not any(weights.values()):
+        raise SeqlabError(f"objective {text!r} weighs nothing; give a property a weight other than 0")
+    return weights
+
+
+def properties(smiles: str, names: Sequence[str] = tuple(PROPERTIES)) -> dict[str, float] | None:
+    """The named properties of a molecule (None when RDKit cannot parse it)."""
+    m = mol(smiles)
+    return None if m is None else {k: float(PROPERTIES[k](m)) for k in names}
 
 
 def reconstruction(originals: Sequence[str], decoded: Sequence[str]) -> float:

@@ -1,4 +1,4 @@
-"""``seqlab data|models|train|runs|tune|registry|serve|predict|generate|sample|encode|neighbours|export``:
+"""``seqlab data|models|train|runs|tune|registry|serve|predict|generate|sample|encode|neighbours|optimize|export``:
 parse the command line, then hand over to the library; every command has ``--help``.
 
 Every subcommand prints ``seqlab: error: ...`` (one line, exit 2) for bad input.
@@ -344,15 +344,40 @@ def cmd_encode(cfg: dict, args) -> dict:
 def cmd_neighbours(cfg: dict, args) -> dict:
     from seqlab.tasks.molecule import NeighboursRequest, neighbours
 
-    if not 1 <= args.n <= 200 or not 0 < args.radius <= 10 or args.seed < 0:
-        raise SeqlabError("--n must be within 1..200, --radius within (0, 10] and --seed >= 0")
-    request = NeighboursRequest(smiles=args.smiles, n=args.n, radius=args.radius, seed=args.seed,
-                                standardize=args.standardize)
+    request = request_of(NeighboursRequest, smiles=args.smiles, n=args.n, radius=args.radius, seed=args.seed,
+                         standardize=args.standardize)
     out = molecule_route(neighbours, request, args.checkpoint)
     log_standardized([out["standardized"]] if args.standardize else [])
     for m in out["neighbours"]:
         print(json.dumps(m), flush=True)
     log(f"{len(out['neighbours'])} distinct molecules around {out['query']!r}")
+    return out
+
+
+def request_of(cls, **values):
+    """A route's request from command-line values; one out of its bounds is a one-line error naming the flag."""
+    from pydantic import ValidationError
+
+    try:
+        return cls(**values)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise SeqlabError(f"--{str(first['loc'][0]).replace('_', '-')}: {first['msg']}") from None
+
+
+def cmd_optimize(cfg: dict, args) -> dict:
+    from seqlab.tasks.molecule import OptimizeRequest, optimize
+
+    request = request_of(OptimizeRequest, objective=args.objective, start=args.start,
+                         min_similarity=args.min_similarity, budget=args.budget, n=args.n, seed=args.seed,
+                         standardize=args.standardize)
+    out = molecule_route(optimize, request, args.checkpoint)
+    log_standardized([out["standardized"]] if out.get("standardized") else [])
+    for m in out["molecules"]:
+        print(json.dumps(m), flush=True)
+    weights = " + ".join(f"{w:g}*{k}" for k, w in out["objective"].items())
+    log(f"{len(out['molecules'])} best distinct molecules by {weights} from {out['decoded']} decoded points "
+        f"({out['valid_fraction']:.0%} valid)" + (f", starting at {out['start']!r}" if out["start"] else ""))
     return out
 
 
@@ -500,6 +525,24 @@ def build_parser(model: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument("--standardize", action="store_true", help=standardize_help)
     p.set_defaults(fn=cmd_neighbours, sections=[])
+
+    p = sub.add_parser("optimize", help="search a VAE's latent space for molecules with a high QED, logP or a "
+                                        "weighted sum, locally, without Ray",
+                       description="Move through a molecule VAE's latent space toward a property RDKit computes "
+                                   "(the cross-entropy method, greedy decoding): the best distinct valid molecules "
+                                   "found, one JSON line each, best first. The same search as POST "
+                                   "/v1/molecules/optimize.")
+    p.add_argument("--checkpoint", required=True, help="checkpoint folder/URI, a best.json, or a folder with one")
+    p.add_argument("--objective", default="qed", help="qed, logp, or a weighted sum such as 'qed=1,logp=0.1' "
+                                                      "(default: qed)")
+    p.add_argument("--start", help="a molecule to start from (default: the prior)")
+    p.add_argument("--min-similarity", type=float, default=0.0,
+                   help="with --start: only molecules at least this Tanimoto-similar to it count (default: 0)")
+    p.add_argument("--budget", type=int, default=512, help="latent points decoded in all, 16..4096 (default: 512)")
+    p.add_argument("--n", type=int, default=10, help="best distinct molecules to print (default: 10)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--standardize", action="store_true", help=standardize_help)
+    p.set_defaults(fn=cmd_optimize, sections=[])
 
     p = sub.add_parser("export", help="write any checkpoint in a form that loads without seqlab: TorchScript "
                                       "(minilm: a Hugging Face folder), checked against the model",

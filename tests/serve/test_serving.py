@@ -73,6 +73,9 @@ def test_requests_reach_the_model_and_version_they_name(url):
     assert mols.status_code == 200 and len(mols.json()["molecules"]) == 4
     enc = post(url, "/v1/models/mols/molecules/encode", {"smiles": ["CCO"]}).json()
     assert enc["latent_size"] == 4 and len(enc["latents"][0]) == 4
+    opt = post(url, "/v1/molecules/optimize", {"objective": "qed", "start": "OCC", "budget": 32, "n": 3})
+    assert opt.status_code == 200 and opt.json()["model"] == "mols:1" and opt.json()["decoded"] == 32, opt.text
+    assert opt.json()["start"] == "CCO" and len(opt.json()["molecules"]) <= 3
 
 
 def test_unknown_models_and_wrong_tasks_get_404_naming_the_choices(url):
@@ -151,6 +154,8 @@ def test_generation_streams_as_server_sent_events_that_join_into_the_answer(url)
     ("/v1/models/writer/generate", {"json": {"length": -1}}, 422, "length"),
     ("/v1/models/mols/molecules/encode", {"json": {"smiles": ["C1CC"]}}, 422, "is not a valid molecule"),
     ("/v1/models/mols/molecules/decode", {"json": {"latents": [[1, 2]]}}, 422, "this model's latent vectors have 4"),
+    ("/v1/models/mols/molecules/optimize", {"json": {"objective": "sa"}}, 422, "unknown property 'sa'"),
+    ("/v1/models/mols/molecules/optimize", {"json": {"budget": 100000}}, 422, "budget"),
 ])
 def test_bad_input_gets_a_clear_4xx(url, path, kwargs, status, message):
     r = requests.post(f"{url}{path}", timeout=60, **kwargs)

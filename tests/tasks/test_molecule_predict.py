@@ -19,8 +19,10 @@ from seqlab.tasks.molecule import (
     MoleculeGeneration,
     MoleculeGenerator,
     NeighboursRequest,
+    OptimizeRequest,
     encode,
     neighbours,
+    optimize,
     standardize_for,
 )
 from seqlab.tokenizers.selfies import SelfiesTokenizer
@@ -209,13 +211,72 @@ def test_encode_and_neighbours_commands_standardise_and_say_so(vae, tmp_path, ca
     (["encode", "--standardize", "C[N+](C)(C)C"], "token '[N+]' never occurred in the training molecules"),
     (["encode"], "give one or more SMILES"),
     (["neighbours", "N.N.Cl[Pt]Cl", "--standardize"], "smiles 'N.N.Cl[Pt]Cl': tokens '[Cl]', '[Pt]' never"),
-    (["neighbours", "CCO", "--n", "0"], "--n must be within 1..200"),
+    (["neighbours", "CCO", "--n", "0"], "--n: Input should be greater than or equal to 1"),
+    (["neighbours", "CCO", "--radius", "11"], "--radius: Input should be less than or equal to 10"),
+    (["optimize", "--budget", "5"], "--budget: Input should be greater than or equal to 16"),
+    (["optimize", "--objective", "qed=high"], "objective: the weight of 'qed' is 'high', not a number"),
+    (["optimize", "--start", "[Pt]"], "start '[Pt]': token '[Pt]' never occurred"),
 ])
 def test_molecule_commands_refuse_in_one_line(vae, tmp_path, capsys, argv, message):
     with pytest.raises(SystemExit) as exc:
         main([argv[0], "--checkpoint", str(tmp_path / "vae"), *argv[1:]])
     err = capsys.readouterr().err.strip()
     assert exc.value.code == 2 and err.startswith("seqlab: error: ") and message in err and "\n" not in err, err
+
+
+# ---- latent-space optimisation ---------------------------------------------------------------------
+
+def test_optimize_returns_the_best_distinct_valid_molecules_it_decoded(vae):
+    out = vae.optimize({"qed": 1.0}, budget=160, population=32, n=5, seed=1)
+    assert out["decoded"] == 160 and 0 <= out["valid"] <= 160 and out["counted"] >= len(out["molecules"])
+    mols = out["molecules"]
+    assert mols and len({m["smiles"] for m in mols}) == len(mols) <= 5
+    for m in mols:  # each scored as RDKit scores it now
+        assert chem.canonical(m["smiles"]) == m["smiles"]
+        props = chem.properties(m["smiles"])
+        assert m["properties"] == pytest.approx(props, abs=1e-5) and m["score"] == pytest.approx(props["qed"], abs=1e-5)
+    assert [m["score"] for m in mols] == sorted((m["score"] for m in mols), reverse=True)
+    assert vae.optimize({"qed": 1.0}, budget=160, population=32, n=5, seed=1) == out  # the same seed, the same search
+    # a weighted sum weighs both properties
+    both = vae.optimize({"qed": 1.0, "logp": -0.5}, budget=64, n=3, seed=1)["molecules"]
+    for m in both:
+        assert m["score"] == pytest.approx(m["properties"]["qed"] - 0.5 * m["properties"]["logp"], abs=1e-5)
+
+
+def test_optimize_from_a_start_keeps_to_its_similarity_and_leaves_it_out(vae):
+    out = vae.optimize({"qed": 1.0}, start="c1ccccc1O", min_similarity=0.2, budget=128, n=10, seed=0)
+    for m in out["molecules"]:
+        assert m["smiles"] != "Oc1ccccc1" and m["similarity"] >= 0.2
+        assert m["similarity"] == pytest.approx(chem.tanimoto("c1ccccc1O", m["smiles"]), abs=1e-4)
+    # the baseline draws every point from the prior, whatever the start
+    rand = vae.optimize({"qed": 1.0}, budget=64, n=100, seed=0, method="random")
+    assert rand["decoded"] == 64 and all(m["similarity"] is None for m in rand["molecules"])
+    with pytest.raises(SeqlabError, match="method must be cem or random"):
+        vae.optimize({"qed": 1.0}, method="grid")
+
+
+def test_optimize_route_and_command(vae, tmp_path, capsys):
+    ctx = Context(key="toy", max_items=8)
+    out = optimize(vae, OptimizeRequest(objective="qed=1,logp=0.1", start="OCC", budget=64, n=3, svg=True), ctx)
+    assert out["objective"] == {"qed": 1.0, "logp": 0.1} and out["start"] == "CCO" and out["decoded"] == 64
+    assert 0 <= out["valid_fraction"] <= 1 and all(m["svg"].lstrip().startswith("<") for m in out["molecules"])
+    for request, status, message in [
+        (OptimizeRequest(objective="sa"), 422, "unknown property 'sa'; choose from qed, logp"),
+        (OptimizeRequest(start="C1CC"), 422, "start 'C1CC' is not a valid molecule"),
+        (OptimizeRequest(start="CCBr"), 422, "token 'Br' never occurred"),
+        (OptimizeRequest(min_similarity=0.5), 422, "min_similarity needs a start molecule"),
+    ]:
+        with pytest.raises((BadInput, SeqlabError)) as err:
+            optimize(vae, request, ctx)
+        assert message in str(getattr(err.value, "message", err.value)), err.value
+        assert getattr(err.value, "status", 422) == status
+    # the command answers as the route does, one JSON line a molecule
+    got = run(["optimize", "--checkpoint", str(tmp_path / "vae"), "--start", "OCC", "--budget", "64", "--n", "3",
+               "--objective", "qed=1,logp=0.1"])
+    printed = capsys.readouterr()
+    lines = [json.loads(x) for x in printed.out.splitlines() if x.startswith("{")]
+    assert lines == got["molecules"] == [{k: v for k, v in m.items() if k != "svg"} for m in out["molecules"]]
+    assert "best distinct molecules by 1*qed + 0.1*logp from 64 decoded points" in printed.err + printed.out
 
 
 # ---- --representation selfies: SMILES in and out, SELFIES symbols inside ----------------------------

@@ -49,6 +49,9 @@ ROUTES: list[Route] = [
           '{"latents": [[0.1, ...], ...]}', exclude_none=True),
     Route("molecules/neighbours", "molecule", "neighbours", molecule.NeighboursRequest, molecule.NeighboursResponse,
           molecule.neighbours, '{"smiles": "CCO", "n": 20, "radius": 0.5}', exclude_none=True),
+    Route("molecules/optimize", "molecule", "optimize", molecule.OptimizeRequest, molecule.OptimizeResponse,
+          molecule.optimize, '{"objective": "qed", "start": "CCO", "min_similarity": 0.4, "budget": 512}',
+          exclude_none=True),
 ]
 BY_NAME: dict[str, Route] = {r.name: r for r in ROUTES}
 BY_PATH: dict[str, Route] = {r.path: r for r in ROUTES}

@@ -15,7 +15,6 @@ from seqlab.serve.routes import BY_NAME
 from seqlab.serve.sources import open_source
 from seqlab.tasks import Context, kind, load_predictor
 
-
 STREAM_INTERVAL_S = 0.03  # a streamed answer's items after its first character: at most ~33 a second
 
 

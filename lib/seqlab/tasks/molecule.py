@@ -102,19 +102,53 @@ class NeighboursResponse(BaseModel):
     standardized: Standardized | None = Field(None, description="with standardize: what changed; absent otherwise")
 
 
-def check_smiles(smiles: list[str], *, max_items: int, max_chars: int) -> list[str]:
-    """Canonical forms of the request's molecules; raises ``BadInput`` with RDKit's reason for the first bad one."""
+class OptimizeRequest(BaseModel):
+    objective: str = Field("qed", description="what to maximise: qed (RDKit's drug-likeness, 0..1), logp (Crippen), "
+                                              "or a weighted sum such as 'qed=1,logp=0.1'")
+    start: str | None = Field(None, description="a molecule to start from (its latent code); none: the prior",
+                              examples=["CC(=O)Oc1ccccc1C(=O)O"])
+    min_similarity: float = Field(0.0, ge=0, le=1, description="with start: only molecules at least this Tanimoto-"
+                                                               "similar to it count (Morgan fingerprints)")
+    budget: int = Field(512, ge=16, le=4096, description="latent points decoded in all")
+    n: int = Field(10, ge=1, le=100, description="best distinct molecules to return")
+    seed: int = Field(0, ge=0, description="random seed; the same request and seed give the same molecules")
+    svg: bool = Field(False, description="add an SVG drawing of every molecule")
+    standardize: bool = Field(False, description=STANDARDIZE)
+
+
+class Optimized(BaseModel):
+    smiles: str = Field(description="canonical SMILES")
+    score: float = Field(description="the objective's weighted sum")
+    properties: dict[str, float] = Field(description="qed and logp")
+    similarity: float | None = Field(None, description="Tanimoto similarity to start (with a start)")
+    svg: str | None = None
+
+
+class OptimizeResponse(BaseModel):
+    model: str
+    objective: dict[str, float] = Field(description="the weights the score sums")
+    start: str | None = Field(None, description="the molecule started from (canonical; standardised when asked)")
+    molecules: list[Optimized] = Field(description="the best distinct valid molecules found, best first")
+    decoded: int = Field(description="latent points decoded")
+    valid_fraction: float = Field(description="share of the decoded points that were valid molecules")
+    standardized: Standardized | None = Field(None, description="with standardize: what changed; absent otherwise")
+
+
+def check_smiles(smiles: list[str], *, max_items: int, max_chars: int, field: str = "smiles") -> list[str]:
+    """Canonical forms of the request's molecules; raises ``BadInput`` with RDKit's reason for the first bad one,
+    naming it ``field[i]`` (a one-molecule field such as ``start``: ``field``)."""
     if not smiles:
         raise BadInput(422, "smiles is empty; send at least one SMILES string")
     if len(smiles) > max_items:
         raise BadInput(413, f"{len(smiles)} molecules in one request; at most {max_items} are allowed")
     out = []
     for i, s in enumerate(smiles):
+        name = field if field != "smiles" else f"smiles[{i}]"
         if len(s) > max_chars:
-            raise BadInput(413, f"smiles[{i}] has {len(s)} characters; at most {max_chars} are allowed")
+            raise BadInput(413, f"{name} has {len(s)} characters; at most {max_chars} are allowed")
         why = chem.parse_error(s)
         if why:
-            raise BadInput(422, f"smiles[{i}] {s[:80]!r} is not a valid molecule: {why}")
+            raise BadInput(422, f"{name} {s[:80]!r} is not a valid molecule: {why}")
         out.append(chem.canonical(s))
     return out
 
@@ -212,6 +246,22 @@ def neighbours(model: MoleculeGenerator, request: NeighboursRequest, ctx: Contex
     if request.svg:
         found = [{**m, "svg": chem.svg(m["smiles"])} for m in found]
     return {"query": query, "neighbours": found, **({"standardized": report[0]} if report else {})}
+
+
+def optimize(model: MoleculeGenerator, request: OptimizeRequest, ctx: Context) -> dict:
+    require_latent(model, "molecules/optimize", ctx)
+    objective = chem.parse_objective(request.objective)  # a SeqlabError: a 422 naming the properties
+    start, report = None, None
+    if request.start is not None:
+        canonical = check_smiles([request.start], max_items=1, max_chars=ctx.max_chars, field="start")
+        [start], report = readable(model, [request.start], canonical, ["start"], request.standardize)
+    elif request.min_similarity > 0:
+        raise BadInput(422, "min_similarity needs a start molecule to be similar to")
+    out = model.optimize(objective, start=start, min_similarity=request.min_similarity, budget=request.budget,
+                         n=request.n, seed=request.seed)
+    found = [{**m, "svg": chem.svg(m["smiles"])} for m in out["molecules"]] if request.svg else out["molecules"]
+    return {"objective": objective, "start": start, "molecules": found, "decoded": out["decoded"],
+            "valid_fraction": out["valid"] / out["decoded"], **({"standardized": report[0]} if report else {})}
 
 
 # ---- training ----------------------------------------------------------------------------------
@@ -357,6 +407,66 @@ class MoleculeGenerator(Predictor):
             out.append({"smiles": c, "distance": round(float(distance[i]), 4),
                         "similarity": round(chem.tanimoto(smiles, c), 4)})
         return out
+
+    def optimize(self, objective: dict[str, float], *, start: str | None = None, min_similarity: float = 0.0,
+                 budget: int = 512, population: int = 64, n: int = 10, seed: int = 0,
+                 method: str = "cem") -> dict:
+        """Search the latent space for molecules that score high on ``objective`` (weights of
+        :data:`seqlab.chem.PROPERTIES`, summed) with ``budget`` greedy decodes.
+
+        ``method="cem"``, the cross-entropy method: each round decodes ``population`` points drawn
+        from a diagonal Gaussian and moves the Gaussian toward the best quarter of them (their mean
+        and spread, smoothed). It starts at the prior, N(0, I), or at the code of ``start`` (spread
+        0.5). ``method="random"``: every point from the prior, the baseline it is measured against.
+        With ``start``, a molecule whose Tanimoto similarity to it is below ``min_similarity`` does
+        not count, nor does ``start`` itself. Returns the best ``n`` distinct valid molecules found,
+        best first (score, properties, similarity to ``start``), and how many points were decoded,
+        how many of them were valid molecules, and how many distinct molecules counted.
+        """
+        if method not in ("cem", "random"):
+            raise SeqlabError(f"method must be cem or random, got {method!r}")
+        rng = np.random.default_rng(seed)
+        size = self.latent_size
+        mean, spread = np.zeros(size), np.ones(size)
+        if start is not None and method == "cem":
+            mean, spread = self.encode_smiles([start])[0].astype(np.float64), np.full(size, 0.5)
+        found: dict[str, dict] = {}
+        decoded = valid = 0
+        while decoded < budget:
+            z = mean + spread * rng.standard_normal((min(population, budget - decoded), size))
+            scores = np.full(len(z), -np.inf)
+            for i, smiles in enumerate(self.decode(z.astype(np.float32))):
+                c = chem.canonical(smiles) if smiles else None
+                if c is None:
+                    continue
+                valid += 1
+                if c not in found:
+                    found[c] = self._scored(c, objective, start, min_similarity)
+                scores[i] = found[c]["score"] if found[c] else -np.inf
+            decoded += len(z)
+            best = np.argsort(-scores)[: max(2, len(z) // 4)]
+            best = best[np.isfinite(scores[best])]
+            if method == "cem" and len(best) >= 2:  # smoothed, and never narrower than 0.05
+                mean = 0.3 * mean + 0.7 * z[best].mean(0)
+                spread = np.maximum(0.3 * spread + 0.7 * z[best].std(0), 0.05)
+        counted = sorted((m for m in found.values() if m), key=lambda m: -m["score"])
+        return {"molecules": counted[:n], "decoded": decoded, "valid": valid, "counted": len(counted)}
+
+    @staticmethod
+    def _scored(smiles: str, objective: dict[str, float], start: str | None, min_similarity: float) -> dict | None:
+        """A molecule's score and properties, or None when it does not count (``start`` itself, or
+        less similar to it than ``min_similarity``)."""
+        similarity = None
+        if start is not None:
+            if smiles == chem.canonical(start):
+                return None
+            similarity = chem.tanimoto(start, smiles)
+            if similarity < min_similarity:
+                return None
+        props = chem.properties(smiles)
+        return {"smiles": smiles, "score": round(sum(w * props[k] for k, w in objective.items()), 6),
+                "properties": {k: round(v, 6) for k, v in props.items()},
+                "similarity": None if similarity is None else round(similarity, 4)}
 
     def evaluate(self, frame: pd.DataFrame, *, samples: int = 1000, reconstruct: int = 1000) -> dict:
         """ELBO terms on ``frame``; reconstruction of its first ``reconstruct`` molecules (greedy,
