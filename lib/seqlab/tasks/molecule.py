@@ -370,6 +370,11 @@ class MoleculeGenerator(Predictor):
     def encode_smiles(self, smiles: list[str]) -> np.ndarray:
         """(n, latent) posterior means of canonical SMILES (check them with :func:`seqlab.chem.parse_error`
         and :meth:`unreadable`; a molecule the model cannot read is a SeqlabError saying why)."""
+        return self.posterior(smiles)[0]
+
+    def posterior(self, smiles: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(n, latent) means and log-variances of q(z|x) for canonical SMILES (the autoencoder's
+        log-variances are zeros), checked as :meth:`encode_smiles` checks them."""
         if not self.latent_size:
             raise SeqlabError(f"model {self.meta['model']['name']!r} has no latent space; a VAE "
                               f"(smiles-vae) or the autoencoder (smiles-ae) has")
@@ -378,12 +383,15 @@ class MoleculeGenerator(Predictor):
             if why:
                 raise SeqlabError(f"{s[:80]!r}: {why}")
         split = self.encode(smiles)
-        z = np.zeros((len(smiles), self.latent_size), np.float32)
+        mu, logvar = (np.zeros((len(smiles), self.latent_size), np.float32) for _ in range(2))
         with torch.no_grad():
             for idx in bucket_batches(split.lengths, 256, shuffle=False, pad_to_equal=False):
                 b = self.task.collate(split, idx)
-                z[idx] = self.model.encode(b["tokens"].to(self.device), b["lengths"].to(self.device))[0].cpu().numpy()
-        return z
+                m, lv = self.model.encode(b["tokens"].to(self.device), b["lengths"].to(self.device))
+                mu[idx] = m.cpu().numpy()
+                if lv is not None:
+                    logvar[idx] = lv.cpu().numpy()
+        return mu, logvar
 
     def decode(self, z: np.ndarray, *, temperature: float = 0.0, seed: int = 0) -> list[str]:
         """SMILES of latent vectors; temperature 0 decodes greedily."""
