@@ -279,6 +279,28 @@ def test_optimize_route_and_command(vae, tmp_path, capsys):
     assert "best distinct molecules by 1*qed + 0.1*logp from 64 decoded points" in printed.err + printed.out
 
 
+def test_the_vae_diagnosis_measures_what_it_says(vae):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "jobs" / "vae_diagnosis.py"
+    spec = importlib.util.spec_from_file_location("vae_diagnosis", path)
+    diagnosis = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(diagnosis)
+    test = MOLECULES
+    row = diagnosis.diagnose(vae, test, n=40)
+    mu, logvar = vae.posterior(test)
+    assert np.allclose(mu, vae.encode_smiles(test)) and logvar.shape == mu.shape
+    from seqlab.modules.losses import kl_terms
+
+    kl = kl_terms(torch.from_numpy(mu), torch.from_numpy(logvar)).numpy()
+    assert row["kl_per_dim"] == pytest.approx(kl.mean(0), abs=1e-4) and row["kl_nats"] == pytest.approx(kl.sum(1).mean())
+    assert row["active_units"] == int((mu.var(0) > 0.01).sum()) and row["latent"] == 4
+    assert row["reconstruction"] == chem.reconstruction(test, vae.decode(mu))
+    shares = [v for k, v in row.items() if k.startswith(("valid_", "reconstruction"))]
+    assert len(shares) == 8 and all(0 <= v <= 1 for v in shares)
+
+
 # ---- --representation selfies: SMILES in and out, SELFIES symbols inside ----------------------------
 
 SELFIES_ALPHABET = "[=Branch1] [=C] [=N] [=O] [Branch1] [C] [Cl] [N] [O] [Ring1]"  # the symbols of MOLECULES
