@@ -81,6 +81,12 @@ def try_models(driver, url: str, *, api_key: str | None = None, shots: Path | No
             out["invalid"] = len(driver.find_elements(By.CSS_SELECTOR, "[data-testid=molecule-invalid]"))
         if shots:
             out["screenshot"] = str(screenshot(driver, Path(shots) / f"page-{key.replace(':', '-v')}.png"))
+        if task == "molecule" and driver.find_element(By.ID, "optimize-run").is_displayed():  # a VAE: search too
+            driver.find_element(By.ID, "optimize-run").click()
+            summary = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "[data-testid=optimize-summary]")
+                                 or d.find_elements(By.CSS_SELECTOR, "[data-testid=error]"))[0]
+            out["optimize"] = {"summary": summary.text,
+                               "drawn": len(driver.find_elements(By.CSS_SELECTOR, "[data-testid=optimized] svg"))}
         seen[key] = out
     return seen
 

@@ -44,6 +44,9 @@ def test_every_model_can_be_tried_from_the_page(ray_local, tmp_path):
     shown = seen["writer"]["shown"]
     assert len(shown) > 2 and shown == sorted(shown) and shown[-1] == seen["writer"]["length"]
     assert seen["mols"]["drawn"] + seen["mols"]["invalid"] == 8
+    # the VAE's latent-space search: what it found, each molecule drawn
+    found = seen["mols"]["optimize"]
+    assert found["summary"].startswith(f"{found['drawn']} best distinct molecules from 256 decoded points")
     for out in seen.values():
         png = (tmp_path / "shots" / out["screenshot"].rsplit("/", 1)[-1]).read_bytes()
         assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
