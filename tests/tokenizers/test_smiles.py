@@ -119,17 +119,21 @@ def test_canonicalise_in_a_pool_matches_one_process(monkeypatch, capfd):
     assert capfd.readouterr().err == ""
 
 
-def test_pool_in_a_ray_driver_exits_quietly():
+@pytest.mark.ray
+def test_pool_in_a_ray_driver_exits_quietly(ray_local):
     """A process that ran ``ray.init()`` has Ray's SIGTERM handler, which prints a stack trace;
     forked pool workers inherit it, so the pool must let them exit rather than terminate them.
-    Whether a terminated worker prints is a race, hence six pools."""
+    Whether a terminated worker prints is a race, hence six pools. The process joins the session's
+    Ray instance (``ray.init`` sets the handler before it connects or starts anything), so that no
+    second instance starts on the same cores."""
     script = (
-        "import ray; ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)\n"
+        "import ray; ray.init(log_to_driver=False)\n"
         "import seqlab.data.molecules as s; s.POOL_MIN = 10\n"
         "for _ in range(6): print(s.canonicalise(['OCC', 'c1ccc'] * 200, processes=2)[0][:2])\n"
         "ray.shutdown()\n")
     lib = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(molecules_mod.__file__)))))
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([lib, os.environ.get("PYTHONPATH", "")]))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([lib, os.environ.get("PYTHONPATH", "")]),
+               RAY_ADDRESS=ray_local.get_runtime_context().gcs_address)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, env=env)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().endswith("['CCO', None]")
