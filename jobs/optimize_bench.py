@@ -23,9 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from seqlab import chem
+from seqlab import chem, provenance
 from seqlab.checkpoint import local_dir
-from seqlab.provenance import record
 from seqlab.serve.sources import resolve_checkpoint
 from seqlab.tasks.molecule import MoleculeGenerator
 
@@ -133,7 +132,7 @@ def markdown(out: dict) -> str:
         lines += ["", f"Mean QED gained over the start: {np.mean(gained):+.3f} ({len(gained)} of {len(c)} starts "
                       "found a molecule above the floor)."]
     lines += ["", "![the best molecules the search found](optimize.png)", "",
-              f"Command: `{prov['command']}`; commit {prov['commit']}; {prov['hardware']}.", ""]
+              "How it was made:", provenance.markdown(prov), ""]
     return "\n".join(lines)
 
 
@@ -152,7 +151,8 @@ def main(argv=None) -> dict:
         name = f"{model.meta['model']['name']} {model.name} (epoch {model.meta['epoch'] + 1})"
         u = unconstrained(model, args.budget, args.seeds)
         c = constrained(model, args.budget, args.starts, args.min_similarity)
-    out = {"provenance": record(["python", "jobs/optimize_bench.py", *(argv if argv is not None else sys.argv[1:])]),
+    command = ["python", "jobs/optimize_bench.py", *(argv if argv is not None else sys.argv[1:])]
+    out = {"provenance": provenance.record(command),
            "model": name, "budget": args.budget, "min_similarity": args.min_similarity, "unconstrained": u,
            "constrained": c}
     path = Path(args.out)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from seqlab.provenance import record
+from seqlab import provenance
 from seqlab_tools.cluster import free_port
 from seqlab_tools.loadtest import sse_events
 
@@ -103,7 +103,7 @@ def markdown(out: dict) -> str:
         f"this script, against the {min(ratios):.1f}-{max(ratios):.1f}x here). Times depend on the model's size and on how many characters it "
         "generates (the second column), not on how well it is trained.",
         "",
-        f"Command: `{prov['command']}`; commit {prov['commit']}; {prov['hardware']}.", ""]
+        "How it was made:", provenance.markdown(prov), ""]
     return "\n".join(lines)
 
 
@@ -134,7 +134,8 @@ def main(argv=None) -> dict:
                                    args.temperature))
     finally:
         serve.shutdown()
-    out = {"provenance": record(["python", "jobs/stream_bench.py", *(argv if argv is not None else sys.argv[1:])]),
+    command = ["python", "jobs/stream_bench.py", *(argv if argv is not None else sys.argv[1:])]
+    out = {"provenance": provenance.record(command),
            "model": meta, "category": category, "temperature": args.temperature, "repeats": args.repeats, "rows": rows}
     path = Path(args.out)
     path.with_suffix(".json").write_text(json.dumps(out, indent=1) + "\n")

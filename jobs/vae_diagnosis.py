@@ -23,9 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from seqlab import chem
+from seqlab import chem, provenance
 from seqlab.checkpoint import epoch_folders, local_dir
-from seqlab.provenance import record
 from seqlab.tasks.molecule import MoleculeGenerator
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,7 +71,7 @@ def markdown(out: dict) -> str:
                  for k, _ in COLUMNS]
         lines.append(f"| {r['run']} | " + " | ".join(cells) + " |")
     lines += ["", "![KL per latent dimension, and validity by where the code came from](vae_diagnosis.png)", "",
-              f"Command: `{prov['command']}`; commit {prov['commit']}; {prov['hardware']}.", ""]
+              "How it was made:", provenance.markdown(prov), ""]
     return "\n".join(lines)
 
 
@@ -123,7 +122,8 @@ def main(argv=None) -> dict:
             rows.append(row)
             print(f"[vae_diagnosis] {row['run']} epoch {row['epoch']}: "
                   + ", ".join(f"{k} {row[k]:.3f}" for k, _ in COLUMNS[1:]), flush=True)
-    out = {"provenance": record(["python", "jobs/vae_diagnosis.py", *(argv if argv is not None else sys.argv[1:])]),
+    command = ["python", "jobs/vae_diagnosis.py", *(argv if argv is not None else sys.argv[1:])]
+    out = {"provenance": provenance.record(command),
            "test": args.test, "samples": args.samples, "rows": rows}
     path = Path(args.out)
     path.parent.mkdir(parents=True, exist_ok=True)
