@@ -435,6 +435,7 @@ class MoleculeGenerator(Predictor):
             raise SeqlabError(f"method must be cem or random, got {method!r}")
         rng = np.random.default_rng(seed)
         size = self.latent_size
+        start = None if start is None else chem.canonical(start)  # once, not per molecule scored
         mean, spread = np.zeros(size), np.ones(size)
         if start is not None and method == "cem":
             mean, spread = self.encode_smiles([start])[0].astype(np.float64), np.full(size, 0.5)
@@ -462,11 +463,11 @@ class MoleculeGenerator(Predictor):
 
     @staticmethod
     def _scored(smiles: str, objective: dict[str, float], start: str | None, min_similarity: float) -> dict | None:
-        """A molecule's score and properties, or None when it does not count (``start`` itself, or
-        less similar to it than ``min_similarity``)."""
+        """A canonical molecule's score and properties, or None when it does not count (``start``, canonical,
+        itself, or less similar to it than ``min_similarity``)."""
         similarity = None
         if start is not None:
-            if smiles == chem.canonical(start):
+            if smiles == start:
                 return None
             similarity = chem.tanimoto(start, smiles)
             if similarity < min_similarity:
